@@ -1,0 +1,34 @@
+"""talkinghead: one portrait + speech -> a lip-synced talking-head video, offline or streaming.
+
+The public API is re-exported here and loaded lazily, so ``import talkinghead`` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it
+_EXPORTS = {
+    # errors
+    "TalkingHeadError": "errors", "InvalidImageError": "errors", "NoFaceError": "errors",
+    "FaceTooSmallError": "errors", "InvalidAudioError": "errors", "InputLimitError": "errors",
+    "InvalidControlError": "errors", "ModelNotFoundError": "errors", "ChecksumError": "errors",
+    "DependencyError": "errors",
+}
+
+__all__ = sorted(_EXPORTS) + ["__version__"]
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'talkinghead' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return __all__

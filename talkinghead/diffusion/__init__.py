@@ -1,0 +1,1 @@
+"""Motion generation: a diffusion transformer over motion sequences and its sampler."""

@@ -1,0 +1,1 @@
+"""Evaluation: lip-sync, stability and identity metrics, and the eval reports."""

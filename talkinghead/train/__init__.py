@@ -1,0 +1,1 @@
+"""Training of the models we own (the motion DiT)."""
