@@ -22,6 +22,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 STAGES = (
     "bench_face",
+    "bench_audio",
+    "bench_motion",
+    "bench_render",
 )
 
 

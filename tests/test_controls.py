@@ -78,3 +78,11 @@ def test_bad_controls_raise(kwargs):
 def test_unknown_control_lists_known_ones():
     with pytest.raises(InvalidControlError, match="known controls"):
         Controls.from_kwargs(smile=1)
+
+
+def test_blinks_windowed_equal_blinks_at_once(motion):
+    """A stream edited window by window gets the same blinks as the whole sequence (streaming == offline)."""
+    whole = apply_controls(motion, Controls(blink_rate=40), FPS, seed=5)
+    parts = [apply_controls(motion[s:s + 7], Controls(blink_rate=40), FPS, seed=5, start_frame=s)
+             for s in range(0, len(motion), 7)]
+    np.testing.assert_array_equal(whole, np.concatenate(parts))

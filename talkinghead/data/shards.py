@@ -26,6 +26,7 @@ from ..paths import atomic_path
 
 MANIFEST = "manifest.json"
 MANIFEST_VERSION = 1
+_MANIFEST_KEYS = ("version", "fps", "channels", "features", "shards")
 
 
 class DataFolderError(TalkingHeadError):
@@ -44,12 +45,25 @@ class Clip:
 class ShardWriter:
     """Collect clips and write them as shards of about ``frames_per_shard`` frames per split."""
 
-    def __init__(self, out_dir: str | os.PathLike, feature_info: dict, fps: int, frames_per_shard: int = 50_000):
+    def __init__(self, out_dir: str | os.PathLike, feature_info: dict, fps: int, frames_per_shard: int = 10_000,
+                 resume: bool = False):
         self.out_dir = Path(out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.feature_info, self.fps, self.frames_per_shard = feature_info, fps, frames_per_shard
         self._pending: dict[str, list[Clip]] = {}
         self._shards: list[dict] = []
+        self.extra: dict = {}  # free-form manifest fields (kept up to date by the caller)
+        if resume and (self.out_dir / MANIFEST).is_file():
+            manifest = read_manifest(self.out_dir)
+            if manifest["features"] != feature_info or manifest["fps"] != fps:
+                raise DataFolderError(f"{out_dir} holds data made with other features/fps; use a new folder")
+            self._shards = manifest["shards"]
+            self.extra = {k: v for k, v in manifest.items() if k not in _MANIFEST_KEYS}
+
+    @property
+    def shards(self) -> list[dict]:
+        """Shards written so far (file, split, clips, frames)."""
+        return list(self._shards)
 
     def add(self, clip: Clip, split: str) -> None:
         if clip.features.shape[0] != clip.motion.shape[0] or clip.motion.shape[1] != MOTION_DIM:
@@ -57,7 +71,8 @@ class ShardWriter:
         pending = self._pending.setdefault(split, [])
         pending.append(clip)
         if sum(c.motion.shape[0] for c in pending) >= self.frames_per_shard:
-            self._flush(split)
+            for name in list(self._pending):  # all splits together: every clip so far is on disk
+                self._flush(name)
 
     def _flush(self, split: str) -> None:
         clips = self._pending.pop(split, [])
@@ -73,13 +88,19 @@ class ShardWriter:
                      offsets=offsets, meta=np.array([json.dumps(c.meta) for c in clips]))
         os.replace(tmp, self.out_dir / name)
         self._shards.append({"file": name, "split": split, "clips": len(clips), "frames": int(offsets[-1])})
+        self._write_manifest()
 
     def close(self, extra: dict | None = None) -> Path:
         """Write the remaining shards and the manifest; returns the manifest path."""
+        self.extra.update(extra or {})
         for split in list(self._pending):
             self._flush(split)
+        return self._write_manifest()
+
+    def _write_manifest(self) -> Path:
+        """The manifest lists only complete shards, so the folder is usable (and resumable) at any time."""
         manifest = {"version": MANIFEST_VERSION, "fps": self.fps, "channels": list(CHANNEL_NAMES),
-                    "features": self.feature_info, "shards": self._shards, **(extra or {})}
+                    "features": self.feature_info, "shards": self._shards, **self.extra}
         path = self.out_dir / MANIFEST
         tmp = atomic_path(path)
         tmp.write_text(json.dumps(manifest, indent=2))

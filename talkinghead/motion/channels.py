@@ -6,14 +6,17 @@ A frame of motion is ``MOTION_DIM`` floats laid out as::
 
 * pose: ``yaw, pitch, roll`` in degrees (right-handed, camera looking at the face:
   positive yaw turns the face towards the image's left, positive pitch nods down,
-  positive roll tilts clockwise in the image); ``tx, ty`` translation of the face centre
-  in units of face size (inter-ocular distance * ``FACE_SIZE_PER_IOD``); ``scale``
-  relative to the source (1 = unchanged).
+  positive roll tilts clockwise in the image; applied as ``R = Rz(roll) Ry(yaw) Rx(pitch)``
+  about the head pivot, see :mod:`talkinghead.motion.pose`); ``tx, ty`` translation of the
+  head pivot in units of face size (inter-ocular distance * :data:`FACE_SIZE_PER_IOD`,
+  x to the image's right, y down); ``scale`` relative to the reference transform (the
+  source portrait's own size: 1 = unchanged).
 * expression: ARKit blendshape names, each in ``[0, 1]`` (0 = rest, 1 = full).
   ``Left``/``Right`` are the *subject's* left/right (as in ARKit), i.e. ``...Left``
   moves the side that appears on the image's right.
-* gaze: ``gazeX, gazeY`` in ``[-1, 1]`` (x to the image's right, y down); exported to
-  ARKit as the eight ``eyeLook*`` channels.
+* gaze: ``gazeX, gazeY`` in ``[-1, 1]`` (x to the image's right, y down); at 1 the irises move
+  0.45 / 0.30 eye half-widths (about 28 / 18 degrees of eye rotation); exported to ARKit as the
+  eight ``eyeLook*`` channels in ``[0, 1]`` (:mod:`talkinghead.motion.motion`).
 """
 
 from __future__ import annotations
@@ -62,6 +65,10 @@ EXPRESSION_SLICE = slice(POSE_SLICE.stop, POSE_SLICE.stop + len(EXPRESSION_NAMES
 GAZE_SLICE = slice(EXPRESSION_SLICE.stop, MOTION_DIM)  # 35..36
 
 CHANNEL_INDEX = {name: i for i, name in enumerate(CHANNEL_NAMES)}
+
+# Face size in inter-ocular distances (eye-centre to eye-centre), the unit of tx/ty:
+# forehead top (landmark 10) to chin (152) of MediaPipe's canonical face is 2.795 IOD.
+FACE_SIZE_PER_IOD = 2.8
 
 # Value ranges per column (lo, hi); pose ranges are what the renderer supports, not hard limits of a head.
 POSE_RANGES = {"yaw": (-45.0, 45.0), "pitch": (-30.0, 30.0), "roll": (-30.0, 30.0),

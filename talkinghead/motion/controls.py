@@ -102,8 +102,13 @@ def _vector(name: str, value, n: int, lo: float, hi: float) -> tuple:
     return tuple(_number(f"{name}[{i}]", v, lo, hi) for i, v in enumerate(items))
 
 
-def apply_controls(values: np.ndarray, controls: Controls, fps: float, seed: int = 0) -> np.ndarray:
-    """Edit a (T, D) motion array as the controls say; returns a new array."""
+def apply_controls(values: np.ndarray, controls: Controls, fps: float, seed: int = 0,
+                   start_frame: int = 0) -> np.ndarray:
+    """Edit a (T, D) motion array as the controls say; returns a new array.
+
+    ``start_frame`` is the index of ``values[0]`` in the whole sequence, so a stream edited window
+    by window gets exactly the blinks of the same sequence edited at once.
+    """
     out = np.array(values, dtype=np.float32, copy=True)
     rest = np.asarray(NEUTRAL, np.float32)
     pose_scale = 0.0 if controls.still else controls.pose_scale
@@ -115,35 +120,56 @@ def apply_controls(values: np.ndarray, controls: Controls, fps: float, seed: int
     for name, value in EXPRESSION_PRESETS[controls.expression].items():
         out[:, CHANNEL_INDEX[name]] += controls.expression_intensity * value
     out[:, GAZE_SLICE] = 0.0 if controls.gaze is None else np.asarray(controls.gaze, np.float32)
-    blink = blink_curve(len(out), fps, controls.blink_rate, controls.blink_duration, seed)
+    blink = BlinkScheduler(fps, controls.blink_rate, controls.blink_duration, seed).curve(start_frame, len(out))
     for name in ("eyeBlinkLeft", "eyeBlinkRight"):
         out[:, CHANNEL_INDEX[name]] = np.maximum(out[:, CHANNEL_INDEX[name]], blink)
     out[:, EXPRESSION_SLICE] = np.clip(out[:, EXPRESSION_SLICE], 0.0, 1.0)
     return out
 
 
-def blink_times(duration_s: float, rate_per_min: float, rng: np.random.Generator) -> list[float]:
-    """Blink onsets (s): a Poisson process of the given rate with a refractory gap."""
-    if rate_per_min <= 0:
-        return []
-    mean_gap = 60.0 / rate_per_min
-    times, t = [], rng.exponential(mean_gap)
-    while t < duration_s:
-        times.append(t)
-        t += max(BLINK_MIN_INTERVAL_S, rng.exponential(mean_gap))
-    return times
+class BlinkScheduler:
+    """Stochastic blinks: a Poisson process of ``rate_per_min`` with a refractory gap, seeded.
+
+    Onsets are drawn in time order from one generator, so :meth:`curve` over any frame range
+    agrees with the same range of one long curve (streaming == offline).
+    """
+
+    def __init__(self, fps: float, rate_per_min: float, duration_s: float, seed: int = 0):
+        self.fps, self.rate, self.duration = fps, rate_per_min, duration_s
+        self._rng = np.random.default_rng(seed)
+        self._onsets: list[float] = []
+        self._next = self._gap(first=True)
+
+    def _gap(self, first: bool = False) -> float:
+        if self.rate <= 0:
+            return np.inf
+        gap = self._rng.exponential(60.0 / self.rate)
+        return gap if first else max(BLINK_MIN_INTERVAL_S, gap)
+
+    def onsets_until(self, t: float) -> list[float]:
+        """All blink onsets before time ``t`` (s)."""
+        while self._next < t:
+            self._onsets.append(self._next)
+            self._next += self._gap()
+        return [o for o in self._onsets if o < t]
+
+    def curve(self, start: int, frames: int) -> np.ndarray:
+        """(frames,) lid closure in [0, 1] for frames ``start .. start + frames - 1``."""
+        t = (start + np.arange(frames)) / self.fps
+        end = (start + frames) / self.fps
+        curve = np.zeros(frames, np.float32)
+        close = self.duration * BLINK_CLOSE_FRACTION
+        for onset in self.onsets_until(end):
+            if frames == 0 or onset + self.duration < t[0]:
+                continue
+            u = t - onset
+            closing = np.clip(u / close, 0, 1)
+            opening = np.clip(1 - (u - close) / (self.duration - close), 0, 1)
+            shape = np.where(u < close, closing, opening) * ((u >= 0) & (u <= self.duration))
+            curve = np.maximum(curve, np.sin(0.5 * np.pi * shape) ** 2)  # smooth ease in/out
+        return curve
 
 
 def blink_curve(frames: int, fps: float, rate_per_min: float, duration_s: float, seed: int = 0) -> np.ndarray:
-    """(T,) lid closure in [0, 1]: each blink closes fast, holds briefly, and opens more slowly."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(frames) / fps
-    curve = np.zeros(frames, np.float32)
-    close = duration_s * BLINK_CLOSE_FRACTION
-    for onset in blink_times(frames / fps, rate_per_min, rng):
-        u = t - onset
-        closing = np.clip(u / close, 0, 1)
-        opening = np.clip(1 - (u - close) / (duration_s - close), 0, 1)
-        shape = np.where(u < close, closing, opening) * ((u >= 0) & (u <= duration_s))
-        curve = np.maximum(curve, np.sin(0.5 * np.pi * shape) ** 2)  # smooth ease in/out
-    return curve
+    """(T,) lid closure of the first ``frames`` frames (see :class:`BlinkScheduler`)."""
+    return BlinkScheduler(fps, rate_per_min, duration_s, seed).curve(0, frames)
