@@ -16,6 +16,13 @@ _EXPORTS = {
     "FaceTooSmallError": "errors", "InvalidAudioError": "errors", "InputLimitError": "errors",
     "InvalidControlError": "errors", "ModelNotFoundError": "errors", "ChecksumError": "errors",
     "DependencyError": "errors",
+    # pipeline
+    "TalkingHead": "pipeline", "PipelineConfig": "pipeline", "Result": "pipeline", "generate": "pipeline",
+    "save_motion": "pipeline",
+    # building blocks
+    "Motion": "motion.motion", "Controls": "motion.controls", "Limits": "limits",
+    "load_audio": "audio.io", "load_image": "face.image_io", "register_face": "face.registration",
+    "load_whisper_encoder": "audio.whisper_models", "load_motion_model": "diffusion.checkpoint",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]
