@@ -16,6 +16,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--config", default=None, help="YAML recipe (configs/dit-small.yaml); defaults otherwise")
     p.add_argument("--steps", type=int, default=None, help="override the recipe's step count")
     p.add_argument("--device", default=None, help="torch device (cpu, cuda)")
+    p.add_argument("--export-only", action="store_true",
+                   help="don't train: write the EMA weights of the run's last saved state (stop a run early)")
     return p
 
 
@@ -29,6 +31,11 @@ def run(args) -> int:
         trainer = Trainer(args.data, args.out, config, device=args.device)
     except ValueError as e:
         raise TalkingHeadError(str(e)) from e
-    path = trainer.fit(progress=True)
+    if args.export_only:
+        if trainer.step == 0:
+            raise TalkingHeadError(f"{args.out} has no saved training state to export")
+        path = trainer.export(trainer.out / f"motion-dit-{config.size}.safetensors")
+    else:
+        path = trainer.fit(progress=True)
     print(f"wrote {path}")
     return 0

@@ -1,13 +1,20 @@
-"""Metric functions on per-frame sequences (pure numpy, no I/O).
+"""Metric functions on per-frame sequences and face landmarks (pure numpy, no I/O).
 
 Lip sync is measured on 1-D mouth-opening curves: Pearson r at lag 0, and the best r over
 lags in ``[-max_lag, max_lag]`` frames (real clips carry their own audio-video offsets).
 A positive lag means the generated curve is *late* relative to the reference.
+
+Face measurements (:func:`mouth_opening`, :func:`mouth_lmd`, :func:`normalized_jitter`) work on
+MediaPipe landmarks and are normalised by the inter-ocular distance, so they compare across
+resolutions and between a generated and a real video of the same person.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from ..face import landmarks as L
+from ..timing import SAMPLES_PER_FRAME
 
 MAX_LAG = 4  # frames (160 ms at 25 fps): real clips' audio-video offsets seen here are within ±3
 
@@ -75,3 +82,109 @@ def seam_ratio(motion: np.ndarray, joins: list[int]) -> dict:
     inside2 = np.delete(d2, join2)
     return {"first_diff_ratio": float(d1[join1].max() / max(np.percentile(inside1, 99), 1e-9)) if join1 else 0.0,
             "second_diff_ratio": float(d2[join2].max() / max(np.percentile(inside2, 99), 1e-9)) if join2 else 0.0}
+
+
+# ======================================================================= face measurements
+# Per-frame measurements on MediaPipe landmarks (T, 478, 2|3) or (478, 2|3) in pixels. Lengths
+# are normalised by the inter-ocular distance (IOD): the distance between the two eyes' corner
+# midpoints, which (unlike the iris centres) does not move with gaze.
+MOUTH_OPENING_PAIRS = (L.LIPS_INNER_UPPER[3:8], L.LIPS_INNER_LOWER[3:8])  # the 5 central inner-lip pairs
+EYE_OPENING_PAIRS = ((L.RIGHT_EYE_UPPER[2:-2], L.RIGHT_EYE_LOWER[2:-2]),  # the 5 central lid pairs per eye
+                     (L.LEFT_EYE_UPPER[2:-2], L.LEFT_EYE_LOWER[2:-2]))
+MOUTH_POINTS = tuple(sorted(set(L.LIPS_OUTER + L.LIPS_INNER)))  # 40 lip points for M-LMD
+RIGID_POINTS, RIGID_WEIGHTS = L.POSE_LANDMARKS, L.POSE_WEIGHTS  # points that move little with expression
+
+
+def _points(landmarks) -> np.ndarray:
+    array = np.asarray(landmarks, np.float64)
+    if array.ndim == 2:
+        array = array[None]
+    if array.ndim != 3 or array.shape[1] != L.NUM_LANDMARKS or array.shape[2] not in (2, 3):
+        raise ValueError(f"landmarks must be ({L.NUM_LANDMARKS}, 2|3) or (T, {L.NUM_LANDMARKS}, 2|3), "
+                         f"got {array.shape}")
+    return array[..., :2]  # (T, 478, 2)
+
+
+def eye_centres(landmarks) -> tuple[np.ndarray, np.ndarray]:
+    """(T, 2) midpoints of the subject's right and left eye corners."""
+    x = _points(landmarks)
+    right = (x[:, L.RIGHT_EYE_OUTER] + x[:, L.RIGHT_EYE_INNER]) / 2
+    left = (x[:, L.LEFT_EYE_OUTER] + x[:, L.LEFT_EYE_INNER]) / 2
+    return right, left
+
+
+def inter_ocular_distance(landmarks) -> np.ndarray:
+    """(T,) distance between the eye-corner midpoints, pixels."""
+    right, left = eye_centres(landmarks)
+    return np.linalg.norm(left - right, axis=-1)
+
+
+def mouth_opening(landmarks) -> np.ndarray:
+    """(T,) inner-lip opening / IOD: the mean gap of the 5 central inner-lip point pairs measured
+    along the face's vertical (perpendicular to the eye line), so head roll does not change it."""
+    x = _points(landmarks)
+    right, left = eye_centres(x)
+    eye_line = left - right  # (T, 2)
+    iod = np.linalg.norm(eye_line, axis=-1)
+    down = np.stack([-eye_line[:, 1], eye_line[:, 0]], axis=-1) / iod[:, None]  # image y down: +90 degrees
+    upper, lower = (x[:, list(idx)] for idx in MOUTH_OPENING_PAIRS)  # (T, 5, 2) each
+    gap = np.einsum("tpd,td->tp", lower - upper, down).mean(axis=1)
+    return gap / iod
+
+
+def eye_opening(landmarks) -> np.ndarray:
+    """(T,) mean lid gap of both eyes (the 5 central upper/lower lid point pairs of each) / IOD."""
+    x = _points(landmarks)
+    gaps = [np.linalg.norm(x[:, list(upper)] - x[:, list(lower)], axis=-1).mean(axis=1)
+            for upper, lower in EYE_OPENING_PAIRS]
+    return (gaps[0] + gaps[1]) / 2 / inter_ocular_distance(x)
+
+
+def align_faces(source, target) -> np.ndarray:
+    """``source`` landmarks moved onto ``target`` frame by frame: the weighted 2-D similarity
+    (rotation, uniform scale, translation) over the rigid landmarks. (T, 478, 2) pixels."""
+    src, dst = _points(source), _points(target)
+    if src.shape != dst.shape:
+        raise ValueError(f"landmark sequences differ in shape: {src.shape} vs {dst.shape}")
+    w = np.asarray(RIGID_WEIGHTS) / np.sum(RIGID_WEIGHTS)  # (N,)
+    s = src[..., 0] + 1j * src[..., 1]  # (T, 478) as complex numbers
+    d = dst[..., 0] + 1j * dst[..., 1]
+    rs, rd = s[:, list(RIGID_POINTS)], d[:, list(RIGID_POINTS)]
+    ms, md = rs @ w, rd @ w  # (T,) weighted centroids
+    a = ((np.conj(rs - ms[:, None]) * (rd - md[:, None])) @ w) / ((np.abs(rs - ms[:, None]) ** 2) @ w)
+    moved = a[:, None] * (s - ms[:, None]) + md[:, None]  # similarity = complex multiply + shift
+    return np.stack([moved.real, moved.imag], axis=-1)
+
+
+def mouth_lmd(generated, reference) -> float:
+    """M-LMD: mean distance of the 40 lip landmarks after aligning each generated face onto the
+    reference face (:func:`align_faces`), in reference IODs."""
+    ref = _points(reference)
+    aligned = align_faces(generated, ref)
+    idx = list(MOUTH_POINTS)
+    dist = np.linalg.norm(aligned[:, idx] - ref[:, idx], axis=-1)  # (T, 40)
+    return float((dist / inter_ocular_distance(ref)[:, None]).mean())
+
+
+def normalized_jitter(landmarks) -> float:
+    """:func:`jitter` of the 468 mesh points in units of the clip's median IOD. Frames without a
+    face (NaN) are left out together with the second differences that touch them."""
+    x = _points(landmarks)[:, : L.NUM_MESH_POINTS]
+    if len(x) < 3:
+        return 0.0
+    second = np.linalg.norm(x[2:] - 2 * x[1:-1] + x[:-2], axis=-1)  # (T-2, 468)
+    finite = np.isfinite(second).all(axis=1)
+    iod = inter_ocular_distance(_points(landmarks))
+    if not finite.any():
+        return float("nan")
+    return float(second[finite].mean() / np.nanmedian(iod))
+
+
+def audio_envelope(audio: np.ndarray, samples_per_frame: int = SAMPLES_PER_FRAME) -> np.ndarray:
+    """(ceil(n / samples_per_frame),) RMS of each video frame's audio (40 ms at 16 kHz / 25 fps);
+    the last frame is zero-padded."""
+    audio = np.asarray(audio, np.float64).ravel()
+    frames = -(-len(audio) // samples_per_frame)
+    padded = np.zeros(frames * samples_per_frame)
+    padded[: len(audio)] = audio
+    return np.sqrt((padded.reshape(frames, samples_per_frame) ** 2).mean(axis=1))
