@@ -25,6 +25,10 @@ STAGES = (
     "bench_audio",
     "bench_motion",
     "bench_render",
+    "bench_data",
+    "bench_pipeline",
+    "bench_onnx",
+    "bench_stream",
 )
 
 

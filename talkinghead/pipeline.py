@@ -26,10 +26,12 @@ from tqdm import tqdm
 
 from .audio.features import WindowConfig, whisper_features
 from .audio.io import load_audio
+from .audio.streaming import StreamingFeatures
 from .audio.whisper_models import load_whisper_encoder
 from .diffusion.checkpoint import DEFAULT_MODEL, load_motion_model
 from .diffusion.sampler import MotionWindower, SamplerConfig
 from .errors import InvalidControlError, TalkingHeadError
+from .export.options import OnnxOptions
 from .limits import Limits
 from .motion.controls import Controls, apply_controls
 from .motion.motion import Motion
@@ -54,6 +56,7 @@ class PipelineConfig:
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
     render_batch: int = 8  # frames rendered per batch (bounded memory on long audio)
     limits: Limits = field(default_factory=Limits.from_env)
+    onnx: OnnxOptions = field(default_factory=OnnxOptions)  # used with backend="onnx"
 
 
 @dataclass
@@ -122,6 +125,14 @@ class TalkingHead:
         self.window = WindowConfig(**audio_meta["window"])
         self.encoder = load_whisper_encoder(audio_meta["encoder"], self.device)
         self.renderer = _make_renderer(self.config.renderer, self.device)
+        self.denoiser = self.motion_model  # what the sampler calls: the MotionDiT or its ONNX twin
+        self._onnx = None
+        if backend == "onnx":  # the same stages, computed by onnxruntime (talkinghead.export)
+            from .export.runtime import OnnxBackend
+
+            self._onnx = OnnxBackend(self.config.motion_model, self.motion_model, audio_meta["encoder"],
+                                     self.encoder, self.window, self.renderer, self.config.onnx)
+            self.denoiser, self.renderer = self._onnx.denoiser, self._onnx.renderer
         self._avatars: OrderedDict[str, Avatar] = OrderedDict()
 
     # -- registration ----------------------------------------------------------------------
@@ -145,13 +156,28 @@ class TalkingHead:
     # -- stages ----------------------------------------------------------------------------
     def features(self, audio: np.ndarray) -> torch.Tensor:
         """16 kHz audio (n,) -> Whisper features (ceil(n / 640), F) through the one windowing function."""
+        if self._onnx is not None:
+            return self._onnx.features(audio)
         return whisper_features(audio, self.encoder, self.window)
 
     def motion_from_features(self, features: torch.Tensor, seed: int = 0, steps: int | None = None,
                              guidance: float | None = None) -> np.ndarray:
         """Features (T, F) -> raw generated motion (T, 37) at 25 fps, before controls."""
-        sampler = _sampler_config(self.config.sampler, steps, guidance)
-        return MotionWindower(self.motion_model, sampler, seed).generate(features).cpu().numpy()
+        return self.motion_windower(seed, steps, guidance).generate(features).cpu().numpy()
+
+    def motion_windower(self, seed: int = 0, steps: int | None = None, guidance: float | None = None,
+                        window: int | None = None, prefix: int | None = None) -> MotionWindower:
+        """The motion stage's scheduler: the offline path feeds it all frames at once, the streaming
+        path (:mod:`talkinghead.stream`) one short window at a time; ``window``/``prefix`` override
+        the configured sampler's."""
+        sampler = _sampler_config(self.config.sampler, steps, guidance, window, prefix)
+        return MotionWindower(self.denoiser, sampler, seed)
+
+    def feature_stream(self) -> StreamingFeatures:
+        """Incremental :meth:`features` for 16 kHz chunks (the same windows, the same frames)."""
+        if self._onnx is not None:
+            return self._onnx.feature_stream()
+        return StreamingFeatures(self.encoder, self.window)
 
     # -- generation ------------------------------------------------------------------------
     def generate(self, avatar_or_portrait, audio=None, sr: int | None = None, *, text: str | None = None,
@@ -292,9 +318,15 @@ def _as_image_source(portrait):
     return portrait
 
 
-def _sampler_config(base: SamplerConfig, steps, guidance) -> SamplerConfig:
+def _sampler_config(base: SamplerConfig, steps, guidance, window=None, prefix=None) -> SamplerConfig:
     from dataclasses import replace
 
+    if window is not None:
+        _check_int("window", window, 1, 10_000)
+        base = replace(base, window=int(window))
+    if prefix is not None:
+        _check_int("prefix", prefix, 0, 10_000)
+        base = replace(base, prefix=int(prefix))
     if steps is not None:
         _check_int("steps", steps, 1, 100)
         base = replace(base, steps=int(steps))

@@ -18,7 +18,16 @@ from ..errors import TalkingHeadError
 
 # Subcommand modules in the order ``--help`` lists them.
 COMMAND_MODULES = (
+    "animate",
+    "data",
+    "demo",
+    "eval",
+    "export",
+    "generate",
     "register",
+    "rig_sheet",
+    "serve",
+    "stream",
     "train",
 )
 

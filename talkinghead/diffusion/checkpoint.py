@@ -25,7 +25,9 @@ HUB_FILENAME = "motion-dit.safetensors"
 DEFAULT_MODEL = "small"
 
 # Registry of checkpoints we train and ship: name -> (file in checkpoints/, sha256).
-MOTION_CHECKPOINTS: dict[str, tuple[str, str]] = {}
+MOTION_CHECKPOINTS: dict[str, tuple[str, str]] = {
+    "small": ("motion-dit-small.safetensors", "ac211034ca919623bd250192682938c6ba641fa94e2e74690b7d9bbe2df84f54"),  # checkpoints/README.md
+}
 
 
 def checkpoint_dirs() -> list[Path]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from diffusers import DDIMScheduler, DPMSolverMultistepScheduler
 
@@ -70,19 +71,27 @@ def denoise_window(model: MotionDiT, audio: torch.Tensor, prefix: torch.Tensor |
     return x
 
 
+def frame_noise(seed: int, start: int, frames: int, dim: int) -> torch.Tensor:
+    """(frames, dim) standard normal noise for frames ``start ..``; frame ``i`` depends only on (seed, i)."""
+    rows = [np.random.default_rng([seed, start + i]).standard_normal(dim) for i in range(frames)]
+    return torch.from_numpy(np.stack(rows).astype(np.float32)) if rows else torch.zeros(0, dim)
+
+
 class MotionWindower:
     """Generate motion window by window, carrying the clean tail as the next prefix.
 
     Feed audio features in order with :meth:`generate` (any number of frames per call, each
-    call producing exactly that many motion frames). Noise is drawn from one seeded generator
-    in frame order, so the result depends only on the seed and the window schedule.
+    call producing exactly that many motion frames). The starting noise of frame ``i`` depends
+    only on ``(seed, i)`` (:func:`frame_noise`), so any window schedule starts from the same noise:
+    streaming (short windows) and offline (long windows) differ only by the windows' contexts.
     """
 
     def __init__(self, model: MotionDiT, config: SamplerConfig, seed: int = 0):
         self.model, self.config = model, config
         param = next(model.parameters())
         self.device, self.dtype = param.device, param.dtype
-        self.generator = torch.Generator(device="cpu").manual_seed(int(seed))
+        self.seed = int(seed)
+        self._frame = 0  # frames generated so far
         self._tail_motion: torch.Tensor | None = None  # (1, <=P, D) normalised
         self._tail_audio: torch.Tensor | None = None  # (1, <=P, F)
 
@@ -98,7 +107,8 @@ class MotionWindower:
     def _window(self, feats: torch.Tensor) -> torch.Tensor:
         feats = feats.to(self.device, self.dtype)[None]  # (1, T, F)
         t = feats.shape[1]
-        noise = torch.randn(1, t, self.model.config.motion_dim, generator=self.generator).to(self.device, self.dtype)
+        noise = frame_noise(self.seed, self._frame, t, self.model.config.motion_dim)[None].to(self.device, self.dtype)
+        self._frame += t
         audio = feats if self._tail_audio is None else torch.cat([self._tail_audio, feats], dim=1)
         out = denoise_window(self.model, audio, self._tail_motion, noise, self.config.steps,
                              self.config.guidance, self.config.scheduler)  # (1, T, D)

@@ -19,7 +19,10 @@ control                     range           effect
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
+import functools
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -120,7 +123,7 @@ def apply_controls(values: np.ndarray, controls: Controls, fps: float, seed: int
     for name, value in EXPRESSION_PRESETS[controls.expression].items():
         out[:, CHANNEL_INDEX[name]] += controls.expression_intensity * value
     out[:, GAZE_SLICE] = 0.0 if controls.gaze is None else np.asarray(controls.gaze, np.float32)
-    blink = BlinkScheduler(fps, controls.blink_rate, controls.blink_duration, seed).curve(start_frame, len(out))
+    blink = blink_scheduler(fps, controls.blink_rate, controls.blink_duration, seed).curve(start_frame, len(out))
     for name in ("eyeBlinkLeft", "eyeBlinkRight"):
         out[:, CHANNEL_INDEX[name]] = np.maximum(out[:, CHANNEL_INDEX[name]], blink)
     out[:, EXPRESSION_SLICE] = np.clip(out[:, EXPRESSION_SLICE], 0.0, 1.0)
@@ -130,8 +133,9 @@ def apply_controls(values: np.ndarray, controls: Controls, fps: float, seed: int
 class BlinkScheduler:
     """Stochastic blinks: a Poisson process of ``rate_per_min`` with a refractory gap, seeded.
 
-    Onsets are drawn in time order from one generator, so :meth:`curve` over any frame range
-    agrees with the same range of one long curve (streaming == offline).
+    Onsets are drawn in time order from one generator and kept, so :meth:`curve` over any frame
+    range agrees with the same range of one long curve (streaming == offline), and a window late
+    in a long stream costs the same as an early one. Thread-safe.
     """
 
     def __init__(self, fps: float, rate_per_min: float, duration_s: float, seed: int = 0):
@@ -139,6 +143,7 @@ class BlinkScheduler:
         self._rng = np.random.default_rng(seed)
         self._onsets: list[float] = []
         self._next = self._gap(first=True)
+        self._lock = threading.Lock()
 
     def _gap(self, first: bool = False) -> float:
         if self.rate <= 0:
@@ -146,28 +151,35 @@ class BlinkScheduler:
         gap = self._rng.exponential(60.0 / self.rate)
         return gap if first else max(BLINK_MIN_INTERVAL_S, gap)
 
-    def onsets_until(self, t: float) -> list[float]:
-        """All blink onsets before time ``t`` (s)."""
-        while self._next < t:
-            self._onsets.append(self._next)
-            self._next += self._gap()
-        return [o for o in self._onsets if o < t]
+    def onsets_between(self, t0: float, t1: float) -> list[float]:
+        """Blink onsets in ``[t0, t1)`` seconds."""
+        with self._lock:
+            while self._next < t1:
+                self._onsets.append(self._next)
+                self._next += self._gap()
+            lo, hi = bisect.bisect_left(self._onsets, t0), bisect.bisect_left(self._onsets, t1)
+            return self._onsets[lo:hi]
 
     def curve(self, start: int, frames: int) -> np.ndarray:
         """(frames,) lid closure in [0, 1] for frames ``start .. start + frames - 1``."""
-        t = (start + np.arange(frames)) / self.fps
-        end = (start + frames) / self.fps
         curve = np.zeros(frames, np.float32)
+        if frames == 0:
+            return curve
+        t = (start + np.arange(frames)) / self.fps
         close = self.duration * BLINK_CLOSE_FRACTION
-        for onset in self.onsets_until(end):
-            if frames == 0 or onset + self.duration < t[0]:
-                continue
+        for onset in self.onsets_between(t[0] - self.duration, t[-1] + 1e-9):
             u = t - onset
             closing = np.clip(u / close, 0, 1)
             opening = np.clip(1 - (u - close) / (self.duration - close), 0, 1)
             shape = np.where(u < close, closing, opening) * ((u >= 0) & (u <= self.duration))
             curve = np.maximum(curve, np.sin(0.5 * np.pi * shape) ** 2)  # smooth ease in/out
         return curve
+
+
+@functools.lru_cache(maxsize=64)
+def blink_scheduler(fps: float, rate_per_min: float, duration_s: float, seed: int) -> BlinkScheduler:
+    """A shared scheduler per (fps, rate, duration, seed): streams extend it instead of redrawing it."""
+    return BlinkScheduler(fps, rate_per_min, duration_s, seed)
 
 
 def blink_curve(frames: int, fps: float, rate_per_min: float, duration_s: float, seed: int = 0) -> np.ndarray:
