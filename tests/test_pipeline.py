@@ -137,3 +137,18 @@ def test_cli_animate_from_motion_file(tmp_path, astronaut):
     assert run.returncode == 0, run.stderr
     with av.open(str(out)) as c:
         assert c.streams.video[0].frames == 10
+
+
+def test_long_audio_has_no_window_seams(th):
+    """Offline windows (80 frames, 10-frame prefix): motion differences at the joins look like inside."""
+    from talkinghead.eval.metrics import seam_ratio
+    from talkinghead.motion.channels import EXPRESSION_SLICE, MOTION_DIM
+
+    audio = talkinghead.load_audio(str(demo_speech()))
+    audio = np.tile(audio, 2)  # ~16 s: five windows
+    raw = th.motion_from_features(th.features(audio), seed=0)
+    assert raw.shape[1] == MOTION_DIM
+    window = th.config.sampler.window
+    joins = list(range(window, len(raw), window))
+    ratios = seam_ratio(raw[:, EXPRESSION_SLICE], joins)
+    assert ratios["first_diff_ratio"] <= 1.0 and ratios["second_diff_ratio"] <= 1.0, ratios
