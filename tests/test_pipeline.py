@@ -152,3 +152,29 @@ def test_long_audio_has_no_window_seams(th):
     joins = list(range(window, len(raw), window))
     ratios = seam_ratio(raw[:, EXPRESSION_SLICE], joins)
     assert ratios["first_diff_ratio"] <= 1.0 and ratios["second_diff_ratio"] <= 1.0, ratios
+
+
+def test_steps_and_guidance_change_the_motion(th, avatar):
+    audio = talkinghead.load_audio(str(demo_speech()))[: 2 * SAMPLE_RATE]
+    base = th.generate(avatar, audio, SAMPLE_RATE, seed=4).motion.values
+    fewer = th.generate(avatar, audio, SAMPLE_RATE, seed=4, steps=3).motion.values
+    unguided = th.generate(avatar, audio, SAMPLE_RATE, seed=4, guidance=1.0).motion.values
+    assert not np.allclose(base, fewer, atol=1e-3) and not np.allclose(base, unguided, atol=1e-3)
+    with pytest.raises(InvalidControlError):
+        th.generate(avatar, audio, SAMPLE_RATE, steps=0)
+    with pytest.raises(InvalidControlError):
+        th.generate(avatar, audio, SAMPLE_RATE, guidance=-1)
+
+
+@pytest.mark.fixtures
+def test_every_fixture_portrait_generates(th):
+    from conftest import FIXTURES
+
+    portraits = sorted((FIXTURES / "portraits").glob("*")) if (FIXTURES / "portraits").is_dir() else []
+    if not portraits:
+        pytest.skip("../shared/fixtures/portraits not present")
+    audio = talkinghead.load_audio(str(demo_speech()))[: SAMPLE_RATE]
+    for path in portraits:
+        result = th.generate(str(path), audio, SAMPLE_RATE)
+        frames = result.to_array()
+        assert frames.shape[0] == 25 and frames.dtype == np.uint8, path.name
