@@ -122,3 +122,33 @@ def test_window_config_validation(tiny_en):
     with pytest.raises(TalkingHeadError, match="encoder positions"):
         whisper_features(np.zeros(16_000, np.float32), tiny_en, WindowConfig(left_context_frames=800))
     assert WindowConfig().first_frame_audio_ms() == pytest.approx(40 * 4 + 12.5)
+
+
+def test_compiled_window_encoder_runs_the_same_windowing():
+    """A compiled encoder (encode_windows/feature_dim/window_config, as the ONNX graph has) gets the
+    very windows of the one windowing function, offline and streamed, and is refused for another window."""
+    import numpy as np
+    import pytest
+    import torch
+
+    from talkinghead.audio.features import WindowConfig, whisper_features
+    from talkinghead.audio.streaming import StreamingFeatures
+    from talkinghead.errors import TalkingHeadError
+
+    config = WindowConfig()
+
+    class Compiled:  # each frame's feature = the mean of its window's samples, repeated
+        window_config, feature_dim = config, 4
+
+        def encode_windows(self, windows):
+            means = windows.mean(dim=1, keepdim=True)  # (K, 1)
+            return means[:, None, :].expand(-1, config.block_frames, 4).clone()  # (K, B, 4)
+
+    audio = np.random.default_rng(0).standard_normal(16_000).astype(np.float32)
+    offline = whisper_features(audio, Compiled(), config)
+    assert offline.shape == (25, 4)
+    stream = StreamingFeatures(Compiled(), config)
+    streamed = torch.cat([stream.push(audio[i:i + 1234]) for i in range(0, len(audio), 1234)] + [stream.finish()])
+    torch.testing.assert_close(streamed, offline)
+    with pytest.raises(TalkingHeadError, match="exported for"):
+        whisper_features(audio, Compiled(), WindowConfig(block_frames=4))

@@ -128,6 +128,8 @@ class WindowConfig:
 
 def feature_dim(encoder: torch.nn.Module) -> int:
     """Values per video frame: two stacked encoder frames, ``2 * d_model``."""
+    if hasattr(encoder, "feature_dim"):  # a compiled window encoder (see encode_windows)
+        return int(encoder.feature_dim)
     return ENCODER_FRAMES_PER_VIDEO_FRAME * encoder.config.d_model
 
 
@@ -167,6 +169,8 @@ def encode_windows(encoder: torch.nn.Module, windows: torch.Tensor, config: Wind
     before its first video frame -> ``(K, B, 2 * d_model)``: the B block frames of each window.
     """
     assert windows.shape[-1] == config.window_samples, (windows.shape, config)
+    if hasattr(encoder, "encode_windows"):  # a compiled window encoder, e.g. talkinghead.export's ONNX graph
+        return encoder.encode_windows(windows)
     param = encoder.conv1.weight
     windows = windows.to(device=param.device, dtype=torch.float32)
     windows = F.pad(windows, (0, config.trailing_silence_frames * SAMPLES_PER_FRAME))  # (K, S + 640 P)
@@ -201,6 +205,11 @@ def whisper_features(audio, encoder: torch.nn.Module, config: WindowConfig | Non
 
 
 def _check_fits(encoder: torch.nn.Module, config: WindowConfig) -> None:
+    compiled_for = getattr(encoder, "window_config", None)
+    if compiled_for is not None:  # compiled encoders run exactly one window shape
+        if compiled_for != config:
+            raise TalkingHeadError(f"this compiled encoder was exported for {compiled_for}, not {config}")
+        return
     positions = config.encoder_positions
     if positions > encoder.embed_positions.num_embeddings:
         raise TalkingHeadError(f"{config} needs {positions} encoder positions; this Whisper has "

@@ -166,3 +166,23 @@ def _frame_to_channels_last(frame) -> np.ndarray:
     if data.dtype.kind in "iu":
         data = pcm_to_float(data)
     return data.astype(np.float32, copy=False)
+
+
+def chunk_to_mono(chunk) -> np.ndarray:
+    """``(n,)`` or ``(n, channels)`` float/int samples (numpy or torch) -> ``(n,)`` float32."""
+    if hasattr(chunk, "detach"):  # torch tensor
+        chunk = chunk.detach().cpu().numpy()
+    samples = np.asarray(chunk)
+    if samples.dtype.kind in "iu":
+        samples = pcm_to_float(samples)
+    elif samples.dtype.kind == "f":
+        samples = samples.astype(np.float32, copy=False)
+    else:
+        raise InvalidAudioError(f"audio chunk must hold numbers, got dtype {samples.dtype}")
+    if samples.ndim == 2:
+        samples = samples.mean(axis=1, dtype=np.float64).astype(np.float32)
+    elif samples.ndim != 1:
+        raise InvalidAudioError(f"audio chunk must be (samples,) or (samples, channels), got shape {samples.shape}")
+    if not np.isfinite(samples).all():
+        raise InvalidAudioError("audio chunk contains NaN or infinite samples; fix the audio source")
+    return samples

@@ -19,10 +19,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..errors import InvalidAudioError, TalkingHeadError
+from ..errors import TalkingHeadError
 from ..timing import SAMPLE_RATE, num_frames
 from .features import WindowConfig, _check_fits, encode_windows, feature_dim
-from .io import RESAMPLE_QUALITY, pcm_to_float
+from .io import RESAMPLE_QUALITY, chunk_to_mono
 
 
 class StreamingFeatures:
@@ -102,16 +102,7 @@ class StreamingFeatures:
         return frames
 
     def _to_mono_16k(self, chunk, last: bool) -> np.ndarray:
-        if hasattr(chunk, "detach"):
-            chunk = chunk.detach().cpu().numpy()
-        samples = np.asarray(chunk)
-        samples = pcm_to_float(samples) if samples.dtype.kind in "iu" else samples.astype(np.float32, copy=False)
-        if samples.ndim == 2:
-            samples = samples.mean(axis=1, dtype=np.float64).astype(np.float32)
-        elif samples.ndim != 1:
-            raise InvalidAudioError(f"audio chunk must be (samples,) or (samples, channels), got {samples.shape}")
-        if not np.isfinite(samples).all():
-            raise InvalidAudioError("audio chunk contains NaN or infinite samples")
+        samples = chunk_to_mono(chunk)
         if self._resampler is not None:
             samples = self._resampler.resample_chunk(samples, last=last)
         return samples

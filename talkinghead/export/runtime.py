@@ -16,7 +16,6 @@ no spin-waiting (on a 2-core machine idle spinning threads steal the CPU from th
 from __future__ import annotations
 
 import logging
-import math
 import os
 import threading
 from collections import OrderedDict
@@ -25,18 +24,16 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from .. import paths
-from ..audio.features import DEFAULT_BATCH_WINDOWS, WindowConfig, feature_dim
-from ..audio.mel import as_tensor
+from ..audio.features import DEFAULT_BATCH_WINDOWS, WindowConfig, feature_dim, whisper_features
 from ..audio.streaming import StreamingFeatures
 from ..errors import DependencyError, TalkingHeadError
 from ..render.base import Avatar, Renderer
 from ..render.warp import pixel_grid
 from ..render.warp_renderer import WarpRenderer
 from ..render.window import composite_window_numpy
-from ..timing import SAMPLE_RATE, num_frames
+from ..timing import SAMPLE_RATE
 from .exporter import cached_avatar_export, cached_model_export, model_source
 from .graphs import LAYER_NAMES, coarse_output_names
 from .options import OnnxOptions
@@ -108,61 +105,31 @@ def _numpy(tensor: torch.Tensor, dtype=np.float32) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- audio
 class OnnxWhisper:
-    """Whisper features through the exported ``encoder`` graph (the model's one window shape)."""
+    """The exported ``encoder`` graph as a compiled window encoder.
+
+    :func:`~talkinghead.audio.features.whisper_features` and
+    :class:`~talkinghead.audio.streaming.StreamingFeatures` accept it in place of the torch encoder
+    (it has ``encode_windows``, ``feature_dim`` and ``window_config``), so the ONNX path runs the
+    one windowing function; only the per-window compute differs.
+    """
 
     def __init__(self, session, config: WindowConfig, dim: int, batch_windows: int = DEFAULT_BATCH_WINDOWS):
-        self.session, self.config, self.dim, self.batch_windows = session, config, int(dim), int(batch_windows)
+        self.session, self.window_config, self.feature_dim = session, config, int(dim)
+        self.batch_windows = int(batch_windows)
 
     def encode_windows(self, windows: torch.Tensor) -> torch.Tensor:
         """(K, window_samples) -> (K, B, 2 d_model) float32 on CPU, as :func:`encode_windows`."""
-        assert windows.shape[-1] == self.config.window_samples, windows.shape
+        assert windows.shape[-1] == self.window_config.window_samples, windows.shape
         out = self.session.run(None, {"windows": _numpy(windows)})[0]
         return torch.from_numpy(out)
 
     def features(self, audio) -> torch.Tensor:
-        """16 kHz ``audio`` (n,) -> (ceil(n / 640), 2 d_model): the windows of :func:`whisper_features`."""
-        cfg = self.config
-        samples = as_tensor(audio)
-        total = num_frames(samples.shape[-1])
-        if total == 0:
-            return torch.zeros(0, self.dim)
-        blocks = math.ceil(total / cfg.block_frames)
-        padded_len = (blocks - 1) * cfg.block_samples + cfg.window_samples
-        padded = F.pad(samples, (cfg.lead_samples, padded_len - cfg.lead_samples - samples.shape[-1]))
-        windows = padded.unfold(0, cfg.window_samples, cfg.block_samples)  # (K, window_samples) view
-        out = [self.encode_windows(windows[i:i + self.batch_windows]) for i in range(0, blocks, self.batch_windows)]
-        return torch.cat(out).reshape(-1, self.dim)[:total]
+        """16 kHz ``audio`` (n,) -> (ceil(n / 640), 2 d_model) through :func:`whisper_features`."""
+        return whisper_features(audio, self, self.window_config, self.batch_windows)
 
-    def stream(self, encoder: torch.nn.Module, sample_rate: int = SAMPLE_RATE) -> StreamingFeatures:
-        """A :class:`StreamingFeatures` (same buffering and frames) whose windows run in onnxruntime."""
-        return OnnxStreamingFeatures(self, encoder, sample_rate)
-
-
-class OnnxStreamingFeatures(StreamingFeatures):
-    """:class:`StreamingFeatures` with the window encoding done by an :class:`OnnxWhisper`.
-
-    ``encoder`` is the torch encoder the graph was exported from (for the shape checks of the base
-    class); only :meth:`_encode_ready`'s encoder call differs from the base class.
-    """
-
-    def __init__(self, whisper: OnnxWhisper, encoder: torch.nn.Module, sample_rate: int = SAMPLE_RATE):
-        super().__init__(encoder, whisper.config, sample_rate)
-        self._whisper = whisper
-
-    def _encode_ready(self, limit: int | None) -> torch.Tensor:
-        cfg = self.config
-        available = (self._buffer.shape[0] - cfg.window_samples) // cfg.block_samples + 1
-        if limit is not None:
-            available = min(available, -(-(limit - self._emitted) // cfg.block_frames))
-        if available <= 0:
-            return torch.zeros(0, self._whisper.dim)
-        windows = torch.from_numpy(self._buffer).unfold(0, cfg.window_samples, cfg.block_samples)[:available]
-        frames = self._whisper.encode_windows(windows).reshape(-1, self._whisper.dim)
-        self._buffer = self._buffer[available * cfg.block_samples:].copy()
-        if limit is not None:
-            frames = frames[:max(0, limit - self._emitted)]
-        self._emitted += frames.shape[0]
-        return frames
+    def stream(self, sample_rate: int = SAMPLE_RATE) -> StreamingFeatures:
+        """A :class:`StreamingFeatures` whose windows run in onnxruntime."""
+        return StreamingFeatures(self, self.window_config, sample_rate)
 
 
 # ----------------------------------------------------------------------------- motion
@@ -305,4 +272,4 @@ class OnnxBackend:
         return self.whisper.features(audio)
 
     def feature_stream(self, sample_rate: int = SAMPLE_RATE) -> StreamingFeatures:
-        return self.whisper.stream(self.encoder, sample_rate)
+        return self.whisper.stream(sample_rate)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..audio.io import RESAMPLE_QUALITY, pcm_to_float
+from ..audio.io import RESAMPLE_QUALITY, chunk_to_mono
 from ..errors import InvalidAudioError
 from ..timing import SAMPLE_RATE
 
@@ -27,26 +27,6 @@ def check_sample_rate(sr) -> int:
         raise InvalidAudioError(f"sample rate must be an integer in [{MIN_SAMPLE_RATE}, {MAX_SAMPLE_RATE}] Hz, "
                                 f"got {sr!r}")
     return int(sr)
-
-
-def chunk_to_mono(chunk) -> np.ndarray:
-    """``(n,)`` or ``(n, channels)`` float/int samples (numpy or torch) -> ``(n,)`` float32."""
-    if hasattr(chunk, "detach"):  # torch tensor
-        chunk = chunk.detach().cpu().numpy()
-    samples = np.asarray(chunk)
-    if samples.dtype.kind in "iu":
-        samples = pcm_to_float(samples)
-    elif samples.dtype.kind == "f":
-        samples = samples.astype(np.float32, copy=False)
-    else:
-        raise InvalidAudioError(f"audio chunk must hold numbers, got dtype {samples.dtype}")
-    if samples.ndim == 2:
-        samples = samples.mean(axis=1, dtype=np.float64).astype(np.float32)
-    elif samples.ndim != 1:
-        raise InvalidAudioError(f"audio chunk must be (samples,) or (samples, channels), got shape {samples.shape}")
-    if not np.isfinite(samples).all():
-        raise InvalidAudioError("audio chunk contains NaN or infinite samples; fix the audio source")
-    return samples
 
 
 class AudioInput:
