@@ -300,7 +300,7 @@ SWEEP_VALUES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 
 @pytest.fixture(scope="module")
 def refit():
-    """Frames -> motion.fit of MediaPipe's landmarks on them (what a real video would give)."""
+    """Frames -> motion.fit of MediaPipe's landmarks on them, as one video of an unknown face."""
     from talkinghead.face import FaceDetector
     from talkinghead.motion.fit import fit
 
@@ -312,7 +312,7 @@ def refit():
             faces = detector.detect(frame)
             assert faces, "MediaPipe lost the face in a rendered frame"
             points.append(detector.refine(frame, max(faces, key=lambda f: f.size)).landmarks)
-        return fit(np.stack(points))
+        return fit(np.stack(points), same_face=True)
 
     yield run
     detector.close()
@@ -330,26 +330,39 @@ def test_round_trip_recovers_swept_channel(renderer, avatar, refit, sweep):
     names = SWEEPS[sweep]
     motion = np.concatenate([motion_with(avatar, **{n: v for n in names}) for v in SWEEP_VALUES])
     column = [CHANNEL_INDEX[n] for n in names]
-    driven = fit(avatar.motion_landmarks(motion)).motion().values[:, column].mean(axis=1)
+    driven = fit(avatar.motion_landmarks(motion), same_face=True).motion().values[:, column].mean(axis=1)
+    assert _pearson(SWEEP_VALUES, driven) >= 0.95 and np.ptp(driven) >= 0.6, f"{sweep}: the rig's own landmarks " \
+        f"fit to {np.round(driven, 2)}"
     got = refit(renderer.render(avatar, motion)).motion().values[:, column].mean(axis=1)
-    r_driven, r = _pearson(SWEEP_VALUES, driven), _pearson(SWEEP_VALUES, got)
-    if r < 0.9 and (r_driven < 0.9 or np.ptp(driven) < 0.5):
-        # Not the renderer's doing: the fit barely reads the channel even from the rig's own landmarks.
-        pytest.xfail(f"{sweep}: even from the driven landmarks motion.fit recovers only {np.round(driven, 2)} "
-                     f"(r={r_driven:.2f}); rendered {np.round(got, 2)} (r={r:.2f})")
+    r = _pearson(SWEEP_VALUES, got)
     assert r >= 0.9, f"{sweep}: Pearson r {r:.2f} (fitted {np.round(got, 2)}, from driven landmarks {np.round(driven, 2)})"
 
 
+# Measured on the astronaut (same_face fits of [rest, turned]): the rig's target landmarks fit back to
+# +-15.00 deg, and the warp puts the texture within 1 px of every interior target (nose, brows, forehead
+# top, chin); MediaPipe on the rendered frame reads pitch -15 / +15 as -8.8 / +8.4: relative to the eyes
+# its nose landmarks follow the warped nose by 0.68 and its forehead-top landmarks by 0.03-0.47 (it keeps
+# a frontal face's shape where shading, nostrils and outline stay frontal). Yaw reads -15.8 / +12.3.
+PITCH_SHORTFALL = ("a 2-D warp of a frontal photo reads as ~57% of the pitch to MediaPipe (-15/+15 deg -> -8.8/+8.4): "
+                   "the targets fit back exactly and the warp hits them within 1 px, but MediaPipe's nose and "
+                   "forehead landmarks follow the warped texture by only 0.7 and <0.5")
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("name,degrees", [("yaw", -15.0), ("yaw", 15.0), ("pitch", -15.0), ("pitch", 15.0)])
+@pytest.mark.parametrize("name,degrees", [
+    ("yaw", -15.0), ("yaw", 15.0),
+    pytest.param("pitch", -15.0, marks=pytest.mark.xfail(reason=PITCH_SHORTFALL, strict=False)),
+    pytest.param("pitch", 15.0, marks=pytest.mark.xfail(reason=PITCH_SHORTFALL, strict=False)),
+])
 def test_round_trip_recovers_head_pose(renderer, avatar, refit, name, degrees):
-    base = refit(renderer.render(avatar, avatar.rest_motion)).pose[0, CHANNEL_INDEX[name]]
-    turned = refit(renderer.render(avatar, motion_with(avatar, **{name: degrees}))).pose[0, CHANNEL_INDEX[name]]
-    change = turned - base
-    assert change * degrees > 0 and abs(change) >= 0.5 * abs(degrees), f"{name} {degrees:+.0f}: fitted change {change:.1f}"
-    if abs(change - degrees) > 3.0:
-        pytest.xfail(f"{name} {degrees:+.0f} deg renders as {change:.1f} deg to MediaPipe: a 2-D warp keeps the "
-                     "portrait's shading and outline, so the detector sees only part of the turn")
+    from talkinghead.motion.fit import fit
+
+    motion = np.concatenate([avatar.rest_motion.values, motion_with(avatar, **{name: degrees})])
+    column = CHANNEL_INDEX[name]
+    driven = np.diff(fit(avatar.motion_landmarks(motion), same_face=True).pose[:, column])[0]
+    assert abs(driven - degrees) < 0.1, f"{name} {degrees:+.0f}: the rig's own landmarks fit to {driven:.2f} deg"
+    change = np.diff(refit(renderer.render(avatar, motion)).pose[:, column])[0]
+    assert abs(change - degrees) <= 3.0, f"{name} {degrees:+.0f} deg renders as {change:.1f} deg to MediaPipe"
 
 
 @pytest.mark.fixtures

@@ -4,7 +4,8 @@
 * :mod:`.motion` — :class:`Motion` (npz / ARKit CSV / JSON).
 * :mod:`.pose` — head pose and projection (canonical frame -> image pixels).
 * :mod:`.rig` — displacement fields per channel; :class:`Rig`, :func:`landmarks`, :func:`image_landmarks`.
-* :mod:`.fit` — ``fit`` landmarks -> motion, ``identity_from`` (a portrait's neutral face); import them
+* :mod:`.fit` — ``fit`` landmarks -> motion (``same_face=True`` for a video of one unknown face),
+  ``identity_from`` (a portrait's neutral face); import them
   from ``talkinghead.motion.fit`` (not re-exported here, so the module name stays unshadowed).
 * :mod:`.shape` — the rest face and identity shape modes used when the face is unknown.
 """

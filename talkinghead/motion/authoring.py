@@ -42,19 +42,30 @@ CLOSE_LOWER_SHARE = 0.8  # mouthClose: share of the jaw's lip gap the lower lip 
 LIP_SKIN_BELOW = (0.02, 0.20)  # lower-lip weight: full to this far below the vermilion, zero beyond
 LIP_SKIN_ABOVE = (0.02, 0.18)  # upper-lip weight: the same, upwards (philtrum)
 LIP_LATERAL = 0.15  # lip weights fade out this far beyond the corners
-# narrow: dx = -narrow * x on the lips; vertical: inner lips apart (+, an O) or together (-) at the midline
-FUNNEL = {"narrow": 0.22, "vertical": 0.06, "forward": 0.12}
-PUCKER = {"narrow": 0.36, "vertical": -0.015, "forward": 0.16}
+# mouthFunnel: the lips flare open into a round "O" (each lip moves `opening` away from the mouth line over
+# the middle of the mouth, a broad profile rather than a slit), the mouth narrows a little and the lips
+# come forward. mouthPucker: the closed lips gather (the mouth narrows strongly, the inner lips press
+# lightly together: `press`), pout (each vermilion border moves `pout` away from the closed mouth line
+# while the inner border stays) and push forward, the corners most.
+FUNNEL = {"narrow": 0.14, "opening": 0.075, "forward": 0.12}
+PUCKER = {"narrow": 0.40, "press": 0.01, "pout": 0.035, "forward": 0.16, "corner_forward": 0.08,
+          "corner_radius": 0.25}
 CORNER_FIELD = {  # (dx outwards, dy, dz) at the corner and the ellipse radii (rx, ry) of its falloff
     "mouthSmile": ((0.07, -0.08, 0.03), (0.42, 0.38)),
     "mouthFrown": ((0.015, 0.07, 0.0), (0.38, 0.32)),
     "mouthStretch": ((0.08, 0.015, 0.02), (0.45, 0.30)),
 }
 SMILE_CHEEK = {"centre": (0.52, 0.55), "radius": (0.32, 0.32), "lift": 0.045, "forward": 0.015}
-STRETCH_THIN = 0.2  # lips flatten towards the mouth line
+STRETCH_THIN = 0.3  # lips flatten towards the mouth line
+# mouthStretch also draws the whole lip on its side sideways (a ramp from the far corner, where it is
+# 0, to this corner: the lips elongate, unlike a smile's or frown's pull at the corner only) and the
+# lateral lower lip a little down (platysma): (dx at the corner, dy of the lower lip there).
+STRETCH_LIP = (0.03, 0.02)
 LIP_SIDE_FIELD = {"x": 0.17, "radius": (0.32, 0.26), "move": 0.085}  # mouthUpperUp / mouthLowerDown
 ROLL = {"thin": 0.6, "back": 0.06, "inner": 0.01}  # vermilion rolls in: its height shrinks by `thin`
-PRESS = {"close": 0.02, "thin": 0.2, "widen": 0.015, "back": 0.015, "side_blend": 0.2, "radius": 0.3}
+# mouthPress: the lips on one side compress against each other, the lower lip most (ARKit: "upward
+# compression of the lower lip"): each lip's height shrinks by its `thin` share towards the mouth line.
+PRESS = {"close": 0.015, "thin_upper": 0.15, "thin_lower": 0.4, "back": 0.015, "side_blend": 0.2}
 
 # --- eyes, brows, cheeks --------------------------------------------------------------
 BLINK_UPPER, BLINK_LOWER = 0.9, 0.1  # shares of the lid gap each lid travels (they meet)
@@ -62,8 +73,13 @@ WIDE_UPPER, WIDE_LOWER = 0.5, 0.15
 LID_SKIN_ABOVE = 0.12  # a closing lid stretches its own skin, fading to zero this far up
 WIDE_SKIN_ABOVE = 0.3  # a raised lid folds the skin above it, up towards the brow
 LID_SKIN_BELOW = 0.10
-BROW = {"inner_up": 0.11, "inner_in": 0.012, "down": 0.07, "down_in": 0.025, "outer_up": 0.10,
+BROW = {"inner_up": 0.12, "inner_in": 0.012, "down": 0.07, "down_in": 0.025, "outer_up": 0.10,
         "forehead_reach": 0.55, "down_forehead_reach": 0.35, "min_room": 0.05, "inner_in_blend": 0.1}
+# browInnerUp lifts the medial part of each brow and browOuterUp the lateral part; their weights along
+# the brow (|x|, IOD; the brow runs from ~0.2 to ~0.85) cross over this span and sum to one, so inner +
+# both outer raise the whole brow evenly while innerUp alone tilts the brows (medial ends up).
+BROW_SPLIT = (0.2, 0.6)
+BROW_OUTER_END = (1.05, 1.25)  # browOuterUp fades out beyond the brow's tail
 CHEEK_SQUINT = {"centre": (0.50, 0.28), "radius": (0.36, 0.26), "lift": 0.045, "forward": 0.01,
                 "lid_push": 0.3}
 GAZE_X, GAZE_Y = 0.45, 0.30  # iris shift at |gaze| = 1, in eye half-widths (~28 and ~18 degrees)
@@ -167,8 +183,8 @@ def build_fields(points: np.ndarray, reference: np.ndarray, names) -> np.ndarray
     jaw = jaw_open(geo)
     fields["jawOpen"] = jaw
     fields["mouthClose"] = mouth_close(geo, jaw)
-    fields["mouthFunnel"] = round_lips(geo, **FUNNEL)
-    fields["mouthPucker"] = round_lips(geo, **PUCKER)
+    fields["mouthFunnel"] = funnel(geo, **FUNNEL)
+    fields["mouthPucker"] = pucker(geo, **PUCKER)
     fields["mouthRollLower"] = roll(geo, lower=True)
     fields["mouthRollUpper"] = roll(geo, lower=False)
     fields["browInnerUp"] = brow_inner_up(geo)
@@ -178,7 +194,7 @@ def build_fields(points: np.ndarray, reference: np.ndarray, names) -> np.ndarray
             fields[family + side] = ellipse_move(geo, s, (abs(corner[0]), corner[1]), radius, move)
         fields["mouthSmile" + side] += ellipse_move(geo, s, SMILE_CHEEK["centre"], SMILE_CHEEK["radius"],
                                                     (0.0, -SMILE_CHEEK["lift"], -SMILE_CHEEK["forward"]))
-        fields["mouthStretch" + side] += lip_thinning(geo, s, STRETCH_THIN)
+        fields["mouthStretch" + side] += lip_thinning(geo, s, STRETCH_THIN) + lip_elongation(geo, s, *STRETCH_LIP)
         fields["mouthUpperUp" + side] = lip_side_move(geo, s, upper=True)
         fields["mouthLowerDown" + side] = lip_side_move(geo, s, upper=False)
         fields["mouthPress" + side] = press(geo, s)
@@ -219,13 +235,36 @@ def mouth_close(geo: FaceGeometry, jaw: np.ndarray) -> np.ndarray:
     return out
 
 
-def round_lips(geo: FaceGeometry, narrow: float, vertical: float, forward: float) -> np.ndarray:
-    """Funnel (vertical > 0: the centre opens into an O) or pucker (vertical < 0: lips gather, closed)."""
+def _rounding(geo: FaceGeometry, narrow: float, forward: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Shared part of funnel and pucker: (lip weight, dx narrowing towards the midline, dz forward)."""
     lips = geo.upper_lip + geo.lower_lip
-    centre = bump(geo.x / geo.mouth_half)  # 1 at the midline, 0 at the corners
-    dy = (geo.lower_lip - geo.upper_lip) * centre * vertical
     protrude = -forward * lips * (1.0 - 0.5 * smoothstep(0.0, geo.mouth_half, np.abs(geo.x)))
-    return field(-narrow * geo.fx * lips, dy, protrude)
+    return lips, -narrow * geo.fx * lips, protrude
+
+
+def funnel(geo: FaceGeometry, narrow: float, opening: float, forward: float) -> np.ndarray:
+    """mouthFunnel: the lips flare open into a round O over the middle of the mouth, narrowing a little."""
+    lips, dx, dz = _rounding(geo, narrow, forward)
+    u = np.minimum(np.abs(geo.x) / geo.inner_half, 1.0)
+    hole = (1.0 - u * u) ** 2  # broad and round, 0 with zero slope at the inner corners
+    dy = (geo.lower_lip - geo.upper_lip) * hole * opening
+    return field(dx, dy, dz)
+
+
+def pucker(geo: FaceGeometry, narrow: float, press: float, pout: float, forward: float,
+           corner_forward: float, corner_radius: float) -> np.ndarray:
+    """mouthPucker: the closed lips gather (strong narrowing), press lightly together, pout and push forward."""
+    lips, dx, dz = _rounding(geo, narrow, forward)
+    centre = bump(geo.x / geo.mouth_half)  # 1 at the midline, 0 at the corners
+    dy = (geo.upper_lip - geo.lower_lip) * centre * press
+    for name, lip, sign in (("upper", geo.upper_lip, -1.0), ("lower", geo.lower_lip, 1.0)):
+        inner = geo.ref_curves[f"inner_{name}"].y_at(geo.x)
+        outer = geo.ref_curves[f"outer_{name}"].y_at(geo.x)
+        # 0 on the inner border, 1 on the vermilion border and beyond: the lip body swells outwards
+        depth = np.clip(np.abs(geo.y - inner) / np.maximum(np.abs(outer - inner), 1e-3), 0.0, 1.0)
+        dy = dy + sign * pout * depth * lip * (1.0 - smoothstep(0.0, geo.mouth_half, np.abs(geo.x)) ** 2)
+    corners = sum(bump(np.hypot(geo.x - c[0], geo.y - c[1]) / corner_radius) for c in geo.corner.values())
+    return field(dx, dy, dz - corner_forward * corners)
 
 
 def ellipse_move(geo: FaceGeometry, s: float, centre, radius, move) -> np.ndarray:
@@ -233,6 +272,13 @@ def ellipse_move(geo: FaceGeometry, s: float, centre, radius, move) -> np.ndarra
     cx, cy = centre
     u = np.hypot((geo.x - s * cx) / radius[0], (geo.y - cy) / radius[1])
     return bump(u)[:, None] * np.array([s * move[0], move[1], move[2]])
+
+
+def lip_elongation(geo: FaceGeometry, s: float, lateral: float, lower_down: float) -> np.ndarray:
+    """Lips drawn towards corner ``s`` (0 at the far corner, ``lateral`` at this one), lower lip there down."""
+    ramp = smoothstep(-geo.mouth_half, geo.mouth_half, s * geo.x)
+    lips = geo.upper_lip + geo.lower_lip
+    return field(dx=s * lateral * ramp * lips, dy=lower_down * ramp * ramp * geo.lower_lip)
 
 
 def lip_thinning(geo: FaceGeometry, s: float, amount: float) -> np.ndarray:
@@ -264,9 +310,9 @@ def roll(geo: FaceGeometry, lower: bool) -> np.ndarray:
 def press(geo: FaceGeometry, s: float) -> np.ndarray:
     side = smoothstep(-PRESS["side_blend"], PRESS["side_blend"], s * geo.x)  # Left + Right = 1
     lips = geo.upper_lip + geo.lower_lip
-    dy = (PRESS["close"] * (geo.upper_lip - geo.lower_lip) - PRESS["thin"] * (geo.fy - geo.mouth_line) * lips) * side
-    corner = bump(np.hypot(geo.x - geo.corner[s][0], geo.y - geo.corner[s][1]) / PRESS["radius"])
-    return field(dx=s * PRESS["widen"] * corner, dy=dy, dz=PRESS["back"] * lips * side)
+    thin = PRESS["thin_upper"] * geo.upper_lip + PRESS["thin_lower"] * geo.lower_lip
+    dy = (PRESS["close"] * (geo.upper_lip - geo.lower_lip) - thin * (geo.fy - geo.mouth_line)) * side
+    return field(dy=dy, dz=PRESS["back"] * lips * side)
 
 
 def lid_field(geo: FaceGeometry, s: float, upper_share: float, lower_share: float, skin_above: float) -> np.ndarray:
@@ -299,7 +345,8 @@ def _brow_mid(geo: FaceGeometry, s: float) -> np.ndarray:
 
 
 def brow_inner_up(geo: FaceGeometry) -> np.ndarray:
-    w = (1.0 - smoothstep(0.25, 0.75, np.abs(geo.x))) * brow_weight(geo, BROW["forehead_reach"])
+    """The medial part of both brows up (and a little together): the brows tilt, medial ends highest."""
+    w = (1.0 - smoothstep(*BROW_SPLIT, np.abs(geo.x))) * brow_weight(geo, BROW["forehead_reach"])
     towards_centre = -np.tanh(geo.x / BROW["inner_in_blend"])  # smooth sign: midline points stay put
     return field(dx=BROW["inner_in"] * towards_centre * w, dy=-BROW["inner_up"] * w)
 
@@ -312,7 +359,8 @@ def brow_down(geo: FaceGeometry, s: float) -> np.ndarray:
 
 
 def brow_outer_up(geo: FaceGeometry, s: float) -> np.ndarray:
-    along = smoothstep(0.45, 0.8, s * geo.x) * (1.0 - smoothstep(1.05, 1.25, s * geo.x))
+    """The lateral part of brow ``s`` up (the complement of browInnerUp along the brow)."""
+    along = smoothstep(*BROW_SPLIT, s * geo.x) * (1.0 - smoothstep(*BROW_OUTER_END, s * geo.x))
     return field(dy=-BROW["outer_up"] * along * brow_weight(geo, BROW["forehead_reach"]))
 
 

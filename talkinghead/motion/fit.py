@@ -23,6 +23,13 @@ of std :data:`EXPRESSION_PRIOR_STD`, both weighed against a landmark misfit of
 :data:`LANDMARK_NOISE` IOD. Proportions then go to the identity rather than to expression; the
 price is that expression values shrink towards 0 (a rig-made smile of 0.7 reads ~0.35).
 
+One frame of an unknown face is ambiguous: a pucker looks like a narrow, full-lipped mouth, raised
+brows like high brows, and on a smiling face "less smile" explains a narrowing mouth as well as a
+pucker does, so frame by frame such channels read as 0. Unknown face, many frames of it
+(``same_face=True``, :func:`fit_same_face` — a video): the face is estimated once from the whole
+sequence and every frame is fitted against it, so changes between frames are read in full (at
+rest each channel keeps what a single photo shows).
+
 Only x, y of the observed landmarks are used (MediaPipe's z is not on the same footing). The
 pose is returned relative to a canonical->image similarity ``to_image`` (given, e.g. the avatar's
 own, or chosen from the data: median scale, no rotation, median head position). With ``identity``
@@ -65,6 +72,14 @@ DEFAULT_RIDGE = 1e-6  # Tikhonov weight relative to the mean curvature; keeps an
 # the expression channels' prior std (shape modes have std 1 by construction).
 LANDMARK_NOISE = 0.01
 EXPRESSION_PRIOR_STD = 0.6
+# fit_same_face: a channel's rest in a sequence is this percentile of its values (robust to a few noisy frames).
+REST_PERCENTILE = 5.0
+# ... and the bounds of its frame-to-frame changes against the mean face: a frame's value (in [0, 1]) minus
+# the frames' mean misreading by the per-frame fits (each in [-1, 1]) lies in [-1, 2].
+CHANGE_RANGE = (-1.0, 2.0)
+# ... and the std of its prior there (landmark-noise units as EXPRESSION_PRIOR_STD): 5x wider, so a
+# change is read nearly in full (a rig-made 1.0 reads ~0.9) while MediaPipe's noise is damped.
+CHANGE_PRIOR_STD = 3.0
 
 
 @dataclass
@@ -104,7 +119,7 @@ class FitResult:
 
 
 def fit(landmarks, identity: np.ndarray | None = None, to_image=None, *, basis: np.ndarray | None = None,
-        shape_modes: bool | None = None, iterations: int = DEFAULT_ITERATIONS,
+        shape_modes: bool | None = None, same_face: bool = False, iterations: int = DEFAULT_ITERATIONS,
         ridge: float = DEFAULT_RIDGE) -> FitResult:
     """Fit pose + expression + gaze to (T, 478, 2|3) or (478, 2|3) landmarks in image/crop pixels.
 
@@ -113,18 +128,37 @@ def fit(landmarks, identity: np.ndarray | None = None, to_image=None, *, basis: 
     to_image: the (2, 3) canonical->image similarity the pose is expressed against (default: chosen
     from the data, see the module docstring). shape_modes: also fit identity shape modes per frame
     under their priors (default: only when ``identity`` is None, i.e. the face is unknown).
+    same_face: the frames show one unknown face (a video): its identity is estimated from the whole
+    sequence (:func:`fit_same_face`) instead of frame by frame. Ignored when ``identity`` is given.
     """
-    q = _check_landmarks(landmarks)  # (T, 478, 2)
+    if same_face and identity is None:
+        return fit_same_face(landmarks, to_image, basis=basis, iterations=iterations, ridge=ridge)
+    return _fit(_check_landmarks(landmarks), identity, to_image, basis, shape_modes, iterations, ridge)
+
+
+def _fit(q, identity, to_image, basis, shape_modes, iterations, ridge, *, signed: bool = False,
+         centre: np.ndarray | None = None, prior_std: float = EXPRESSION_PRIOR_STD) -> FitResult:
+    """:func:`fit` on checked (T, 478, 2) landmarks.
+
+    signed: expression within :data:`CHANGE_RANGE` instead of [0, 1]. centre: (31,) rig coefficients
+    the channels' Gaussian prior (std ``prior_std``) pulls towards; default 0 for an unknown face and
+    no channel prior for a known one.
+    """
     rig = Rig(identity, basis)
     use_shape = identity is None if shape_modes is None else bool(shape_modes)
-    F, prior, lo, hi = _fit_basis(rig, use_shape)  # (K, 478, 3), (K,), (K,), (K,)
+    if centre is None and identity is None:
+        centre = np.zeros(NUM_RIG)
+    F, prior, mean, lo, hi = _fit_basis(rig, use_shape, centre, prior_std)  # (K, 478, 3), (K,) x 4
+    if signed:
+        expression = np.arange(len(lo)) < len(EXPRESSION_NAMES)
+        lo, hi = np.where(expression, CHANGE_RANGE[0], lo), np.where(expression, CHANGE_RANGE[1], hi)
     X0 = rig.identity  # (478, 3)
     w_pose, w_expr = _weights(rig.basis)
     H = np.einsum("kna,lnb->klab", F * w_expr[None, :, None], F)  # (K, K, 3, 3), frame-independent
     coeffs = np.zeros((q.shape[0], len(F)))
     for _ in range(max(1, int(iterations))):
         s, O, t = weak_perspective_fit(X0 + np.einsum("tk,knd->tnd", coeffs, F), q, w_pose)
-        coeffs = _solve_coefficients(q, X0, F, H, s, O, t, w_expr, lo, hi, prior, ridge, coeffs)
+        coeffs = _solve_coefficients(q, X0, F, H, s, O, t, w_expr, lo, hi, prior, mean, ridge, coeffs)
     face = X0 + np.einsum("tk,knd->tnd", coeffs, F)  # (T, 478, 3)
     s, O, t = weak_perspective_fit(face, q, w_pose)
     model = s[:, None, None] * np.matmul(face, O.transpose(0, 2, 1)) + t[:, None, :]
@@ -137,15 +171,63 @@ def fit(landmarks, identity: np.ndarray | None = None, to_image=None, *, basis: 
                      shape=shape_values, to_image=A, identity=rig.identity, basis=rig.basis, residual=residual)
 
 
-def _fit_basis(rig: Rig, use_shape: bool):
-    """Fields, prior precisions (per unit of landmark noise) and bounds of the fitted coefficients."""
+def _fit_basis(rig: Rig, use_shape: bool, centre: np.ndarray | None, std: float):
+    """Fields, prior precisions (per unit of landmark noise), prior means and bounds of the fitted
+    coefficients: the rig's channels (a prior around ``centre`` unless it is None), then the shape modes."""
     lo, hi = _bounds()
+    prior = np.full(NUM_RIG, 0.0 if centre is None else 1.0 / std ** 2)
+    mean = np.zeros(NUM_RIG) if centre is None else np.asarray(centre, np.float64)
     if not use_shape:
-        return rig.basis, np.zeros(NUM_RIG), lo, hi
+        return rig.basis, prior, mean, lo, hi
     fields = np.concatenate([rig.basis, shape_basis(rig.identity)])  # (31 + 8, 478, 3)
-    prior = np.concatenate([np.full(NUM_RIG, 1.0 / EXPRESSION_PRIOR_STD ** 2), np.ones(NUM_SHAPE)])
-    return (fields, prior, np.concatenate([lo, np.full(NUM_SHAPE, -np.inf)]),
-            np.concatenate([hi, np.full(NUM_SHAPE, np.inf)]))
+    return (fields, np.concatenate([prior, np.ones(NUM_SHAPE)]), np.concatenate([mean, np.zeros(NUM_SHAPE)]),
+            np.concatenate([lo, np.full(NUM_SHAPE, -np.inf)]), np.concatenate([hi, np.full(NUM_SHAPE, np.inf)]))
+
+
+def fit_same_face(landmarks, to_image=None, *, basis: np.ndarray | None = None,
+                  iterations: int = DEFAULT_ITERATIONS, ridge: float = DEFAULT_RIDGE) -> FitResult:
+    """Fit T frames of one unknown face (a video): identity from the whole sequence, expression relative to it.
+
+    A single frame cannot tell identity from expression: a pucker looks like a narrow, full-lipped
+    mouth (shape modes ``mouthWidth``, ``*LipThickness``), raised brows like high brows
+    (``browHeight``), and on a smiling face "less smile" explains a narrowing mouth as cheaply as a
+    pucker does. Over a sequence the face stays the same, so every change between frames is
+    expression. Steps:
+
+    1. each frame as a portrait (:func:`fit` of an unknown face), its neutral face by
+       :func:`identity_from`; their mean is the sequence's face;
+    2. every frame against that face with signed expression (within :data:`CHANGE_RANGE`): the
+       frame-to-frame changes ``d`` (T, 29);
+    3. each channel's rest is its :data:`REST_PERCENTILE` percentile of ``d`` over the frames; at
+       rest a channel keeps the value the per-frame fits read there (what a single photo shows),
+       lowered where needed so that rest + the sequence's range stays within [0, 1];
+    4. the face is moved to that rest and every frame fitted against it (a known face).
+
+    Steps 2 and 4 hold the channels to a weak Gaussian prior (std :data:`CHANGE_PRIOR_STD`, around
+    the mean face's values in 2, the rest in 4): real landmarks (MediaPipe on video) do not follow
+    the rig exactly, and without it nearly collinear lip channels would trade large opposite values.
+
+    A single frame (T = 1) gets the per-frame fit's values. Rig-generated landmarks of one face
+    (a registered avatar driven by motion) are recovered up to a per-channel constant.
+    Returns a :class:`FitResult` whose ``identity`` is the sequence's rest face (shape modes zero).
+    """
+    q = _check_landmarks(landmarks)  # (T, 478, 2)
+    single = _fit(q, None, to_image, basis, None, iterations, ridge)
+    face = identity_from(q, single, iterations=0).mean(axis=0)  # (478, 3)
+    n_expr = len(EXPRESSION_NAMES)
+    mean = single.channels.mean(axis=0)  # (31,) the mean observed face's coefficients on that face
+    change = _fit(q, face, single.to_image, single.basis, False, iterations, ridge, signed=True,
+                  centre=mean, prior_std=CHANGE_PRIOR_STD).expression  # (T, 29)
+    lo, hi = EXPRESSION_RANGE
+    rest = np.percentile(change, REST_PERCENTILE, axis=0)  # (29,)
+    room = np.maximum(hi - (change - rest).max(axis=0), lo)  # (29,) largest rest value the range allows
+    level = np.minimum(np.percentile(single.expression, REST_PERCENTILE, axis=0), room)  # (29,)
+    shift = np.zeros(NUM_RIG)
+    shift[:n_expr] = rest - level
+    face = face + np.tensordot(shift, single.basis, axes=1)  # the rest face of the sequence
+    centre = np.concatenate([level, mean[n_expr:]])  # (31,) the rest's channels, the mean gaze
+    return _fit(q, face, single.to_image, single.basis, False, iterations, ridge, centre=centre,
+                prior_std=CHANGE_PRIOR_STD)
 
 
 def identity_from(landmarks, fitted: FitResult, iterations: int = 3) -> np.ndarray:
@@ -261,12 +343,12 @@ def _matvec(G: np.ndarray, x: np.ndarray) -> np.ndarray:
     return np.matmul(G, x[:, :, None])[..., 0]
 
 
-def _solve_coefficients(q, X0, F, H, s, O, t, w, lo, hi, prior, ridge, start):
+def _solve_coefficients(q, X0, F, H, s, O, t, w, lo, hi, prior, mean, ridge, start):
     """Normal equations of the weighted linear model under the pose (+ priors), then the bounded solve.
 
-    The data term is sum_n w_n |residual_n|^2 in pixels; a prior precision p_k adds
-    p_k (s * LANDMARK_NOISE)^2 sum_n w_n c_k^2, i.e. c_k has prior std 1/sqrt(p_k) in units where the
-    landmarks are off by LANDMARK_NOISE IOD each.
+    The data term is sum_n w_n |residual_n|^2 in pixels; a prior precision p_k around mean m_k adds
+    p_k (s * LANDMARK_NOISE)^2 sum_n w_n (c_k - m_k)^2, i.e. c_k has prior std 1/sqrt(p_k) in units
+    where the landmarks are off by LANDMARK_NOISE IOD each.
     """
     P = np.matmul(O.transpose(0, 2, 1), O)  # (T, 3, 3) projector onto the image plane
     G = (s ** 2)[:, None, None] * np.einsum("tab,klab->tkl", P, H)  # (T, K, K)
@@ -277,6 +359,7 @@ def _solve_coefficients(q, X0, F, H, s, O, t, w, lo, hi, prior, ridge, start):
     noise = (s * LANDMARK_NOISE) ** 2 * w.sum()  # (T,)
     G = G + (ridge * diag.mean(1))[:, None, None] * np.eye(G.shape[1])
     G = G + noise[:, None, None] * np.diag(prior)[None]
+    h = h + noise[:, None] * (prior * mean)[None]
     return bounded_least_squares(G, h, lo, hi, start)
 
 

@@ -29,6 +29,10 @@ from .mesh import ControlMesh
 
 DEFAULT_INVERSE_STEPS = 3
 MIN_JACOBIAN = 0.05  # below this determinant a Newton step is not trusted (fold or collapse)
+# ... and above this one it is trusted fully; in between a node blends the Newton and the fixed-point
+# step, so the step changes continuously with the flow (a hard switch turned float rounding, e.g.
+# onnxruntime vs torch, into visibly different pixels where a fold's determinant sat at the threshold).
+TRUSTED_JACOBIAN = 0.1
 MAX_STEP_PX = 8.0  # Newton steps are clipped to this length per axis
 DEFAULT_UNFOLD_STEPS = 4
 MIN_AREA_PX = 0.5  # source triangles smaller than this (px^2) have no orientation to preserve
@@ -147,7 +151,8 @@ class WarpField(nn.Module):
         node ``y`` by Newton's method on the bilinear flow (its Jacobian from finite differences of
         the grid, sampled alongside it), started from one fixed-point step ``p = y - d(y)``.
         Where the warp folds or compresses to nothing (Jacobian determinant below
-        ``MIN_JACOBIAN``) a node takes a plain fixed-point step instead. Plain fixed-point
+        ``MIN_JACOBIAN``) a node takes a plain fixed-point step instead (blended up to
+        ``TRUSTED_JACOBIAN``). Plain fixed-point
         iteration only converges where the warp stretches less than twofold, which a turning
         head's cheeks or a closing lid exceed."""
         base = self.coarse_identity.expand(flow.shape[0], -1, -1, -1)  # (B, n, n, 2)
@@ -164,7 +169,9 @@ class WarpField(nn.Module):
             safe = torch.where(ok, det, torch.ones_like(det))
             newton = torch.stack([(j11 * r[..., 0] - j01 * r[..., 1]) / safe,
                                   (-j10 * r[..., 0] + j00 * r[..., 1]) / safe], dim=-1)
-            step = torch.where(ok.unsqueeze(-1), newton, r).clamp(-self.max_step, self.max_step)
+            trust = ((det - MIN_JACOBIAN) / (TRUSTED_JACOBIAN - MIN_JACOBIAN)).clamp(0.0, 1.0).unsqueeze(-1)
+            step = (trust * newton.clamp(-self.max_step, self.max_step) + (1.0 - trust) * r)
+            step = step.clamp(-self.max_step, self.max_step)
             pos = pos - step
         return (pos - base).permute(0, 3, 1, 2)
 
