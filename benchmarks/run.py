@@ -25,10 +25,13 @@ STAGES = (
     "bench_audio",
     "bench_motion",
     "bench_render",
+    "bench_liveportrait",
     "bench_data",
     "bench_pipeline",
     "bench_onnx",
     "bench_stream",
+    "bench_long",
+    "bench_bad_inputs",
 )
 
 

@@ -15,7 +15,7 @@ _EXPORTS = {
     "TalkingHeadError": "errors", "InvalidImageError": "errors", "NoFaceError": "errors",
     "FaceTooSmallError": "errors", "InvalidAudioError": "errors", "InputLimitError": "errors",
     "InvalidControlError": "errors", "ModelNotFoundError": "errors", "ChecksumError": "errors",
-    "DependencyError": "errors",
+    "DependencyError": "errors", "VideoWriteError": "errors",
     # pipeline
     "TalkingHead": "pipeline", "PipelineConfig": "pipeline", "Result": "pipeline", "generate": "pipeline",
     "save_motion": "pipeline",
@@ -23,6 +23,7 @@ _EXPORTS = {
     "Motion": "motion.motion", "Controls": "motion.controls", "Limits": "limits",
     "load_audio": "audio.io", "load_image": "face.image_io", "register_face": "face.registration",
     "load_whisper_encoder": "audio.whisper_models", "load_motion_model": "diffusion.checkpoint",
+    "load_renderer": "render.registry",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

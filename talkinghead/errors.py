@@ -43,3 +43,8 @@ class ChecksumError(TalkingHeadError):
 
 class DependencyError(TalkingHeadError, RuntimeError):
     """An optional dependency or system tool (espeak-ng, pyvirtualcam, ...) is missing."""
+
+
+class VideoWriteError(TalkingHeadError, OSError):
+    """The output video could not be written (missing folder, a folder in its place, full disk, encoder
+    failure); nothing is left behind: outputs are written to a temporary sibling and renamed."""

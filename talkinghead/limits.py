@@ -1,12 +1,29 @@
 """Input limits enforced at every entry point (API, CLI, app, servers), with documented defaults.
 
-=====================  =============  ===================================================
-limit                  default        environment variable
-=====================  =============  ===================================================
-``max_audio_seconds``  3600 (1 h)     ``TALKINGHEAD_MAX_AUDIO_SECONDS``
-``max_image_pixels``   50 000 000     ``TALKINGHEAD_MAX_IMAGE_PIXELS``
-``max_upload_bytes``   100 MiB        ``TALKINGHEAD_MAX_UPLOAD_BYTES``
-=====================  =============  ===================================================
+=====================  =============  ===================================  ==================================
+limit                  default        environment variable                 enforced
+=====================  =============  ===================================  ==================================
+``max_audio_seconds``  3600 (1 h)     ``TALKINGHEAD_MAX_AUDIO_SECONDS``    ``TalkingHead.generate`` /
+                                                                           ``talkinghead.generate`` /
+                                                                           ``talkinghead generate``: from the
+                                                                           file header before decoding, then
+                                                                           the decoded length; a
+                                                                           ``StreamSession``'s total audio
+                                                                           (pushed + inserted silence), so
+                                                                           every ``talkinghead serve`` peer
+``max_image_pixels``   50 000 000     ``TALKINGHEAD_MAX_IMAGE_PIXELS``     portraits (files, arrays, uploads):
+                                                                           from the header before decoding
+``max_upload_bytes``   100 MiB        ``TALKINGHEAD_MAX_UPLOAD_BYTES``     bytes of one upload to ``talkinghead
+                                                                           serve`` (``Content-Length`` and the
+                                                                           server's body limit) and the app;
+                                                                           local files are limited by their
+                                                                           decoded length/pixels instead (an
+                                                                           hour of 16 kHz WAV is 115 MB)
+=====================  =============  ===================================  ==================================
+
+Fixed bounds next to these: a WebRTC offer (signalling JSON) is at most 256 KiB
+(:data:`talkinghead.stream.server.MAX_OFFER_BYTES`); Pillow refuses images above 2 x 89 MP on its own
+(decompression-bomb guard), reported as :class:`~talkinghead.errors.InputLimitError` too.
 """
 
 from __future__ import annotations
@@ -42,7 +59,7 @@ class Limits:
 
     def check_audio_seconds(self, seconds: float) -> None:
         if seconds > self.max_audio_seconds:
-            raise InputLimitError(f"audio is {seconds:.1f} s long; the limit is {self.max_audio_seconds:.0f} s "
+            raise InputLimitError(f"audio is {seconds:.1f} s long; the limit is {self.max_audio_seconds:g} s "
                                   f"(raise it with {ENV_PREFIX}MAX_AUDIO_SECONDS or split the audio)")
 
     def check_upload_bytes(self, size: int) -> None:

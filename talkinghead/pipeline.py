@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -24,13 +25,13 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from .audio.features import WindowConfig, whisper_features
+from .audio.features import WindowConfig, feature_dim, iter_whisper_features, whisper_features
 from .audio.io import load_audio
 from .audio.streaming import StreamingFeatures
 from .audio.whisper_models import load_whisper_encoder
 from .diffusion.checkpoint import DEFAULT_MODEL, load_motion_model
 from .diffusion.sampler import MotionWindower, SamplerConfig
-from .errors import InvalidControlError, TalkingHeadError
+from .errors import InvalidControlError
 from .export.options import OnnxOptions
 from .limits import Limits
 from .motion.controls import Controls, apply_controls
@@ -52,7 +53,8 @@ class PipelineConfig:
     """Which models the pipeline loads and how it samples (one source of truth for defaults)."""
 
     motion_model: str = DEFAULT_MODEL  # registry name, .safetensors path or hub id
-    renderer: str = "warp"
+    renderer: str = "warp"  # "warp" (analytic, no weights) or "liveportrait" (neural; GPU path)
+    renderer_weights: str | None = None  # liveportrait: weights folder or hub id (None: the talkinghead cache)
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
     render_batch: int = 8  # frames rendered per batch (bounded memory on long audio)
     limits: Limits = field(default_factory=Limits.from_env)
@@ -120,11 +122,12 @@ class TalkingHead:
         self.device = torch.device(device or "cpu")
         self.backend = backend
         self.progress = progress
+        # The renderer first: a missing renderer or its weights fails before the big loads.
+        self.renderer = _make_renderer(self.config.renderer, self.device, self.config.renderer_weights)
         self.motion_model, meta = load_motion_model(self.config.motion_model, self.device)
         audio_meta = meta["audio"]
         self.window = WindowConfig(**audio_meta["window"])
         self.encoder = load_whisper_encoder(audio_meta["encoder"], self.device)
-        self.renderer = _make_renderer(self.config.renderer, self.device)
         self.denoiser = self.motion_model  # what the sampler calls: the MotionDiT or its ONNX twin
         self._onnx = None
         if backend == "onnx":  # the same stages, computed by onnxruntime (talkinghead.export)
@@ -134,6 +137,7 @@ class TalkingHead:
                                      self.encoder, self.window, self.renderer, self.config.onnx)
             self.denoiser, self.renderer = self._onnx.denoiser, self._onnx.renderer
         self._avatars: OrderedDict[str, Avatar] = OrderedDict()
+        self._avatars_lock = threading.Lock()
 
     # -- registration ----------------------------------------------------------------------
     def register(self, portrait) -> Avatar:
@@ -144,13 +148,15 @@ class TalkingHead:
 
         image = load_image(_as_image_source(portrait), max_pixels=self.config.limits.max_image_pixels)
         key = hashlib.sha1(image.tobytes() + str(image.shape).encode()).hexdigest()
-        if key in self._avatars:
-            self._avatars.move_to_end(key)
-            return self._avatars[key]
+        with self._avatars_lock:  # sessions and app requests register from several threads
+            if key in self._avatars:
+                self._avatars.move_to_end(key)
+                return self._avatars[key]
         avatar = self.renderer.register(image)
-        self._avatars[key] = avatar
-        while len(self._avatars) > AVATAR_CACHE_SIZE:
-            self._avatars.popitem(last=False)
+        with self._avatars_lock:
+            self._avatars[key] = avatar
+            while len(self._avatars) > AVATAR_CACHE_SIZE:
+                self._avatars.popitem(last=False)
         return avatar
 
     # -- stages ----------------------------------------------------------------------------
@@ -164,6 +170,30 @@ class TalkingHead:
                              guidance: float | None = None) -> np.ndarray:
         """Features (T, F) -> raw generated motion (T, 37) at 25 fps, before controls."""
         return self.motion_windower(seed, steps, guidance).generate(features).cpu().numpy()
+
+    def motion_from_audio(self, audio: np.ndarray, seed: int = 0, steps: int | None = None,
+                          guidance: float | None = None, timings: dict | None = None) -> np.ndarray:
+        """16 kHz audio (n,) -> raw motion (ceil(n / 640), 37) at 25 fps, before controls: exactly
+        ``motion_from_features(features(audio))``, but each encoder batch of features goes to the
+        sampler as soon as whole windows are ready, so a long clip never holds all its features
+        (an hour of them is 280 MB). Seconds per stage accumulate in ``timings``."""
+        timings = {} if timings is None else timings
+        if self._onnx is not None:  # the ONNX encoder runs one call per clip
+            feats = self._timed(timings, "features_s", self.features, audio)
+            return self._timed(timings, "motion_s", self.motion_from_features, feats, seed, steps, guidance)
+        windower = self.motion_windower(seed, steps, guidance)
+        window = windower.config.window  # whole windows per call: the same windows as one call
+        batches = iter_whisper_features(audio, self.encoder, self.window)
+        motion, pending = [], torch.zeros(0, feature_dim(self.encoder))
+        while (feats := self._timed(timings, "features_s", next, batches, None)) is not None:
+            pending = torch.cat([pending, feats])
+            usable = len(pending) - len(pending) % window
+            if usable:
+                motion.append(self._timed(timings, "motion_s", windower.generate, pending[:usable]))
+                pending = pending[usable:]
+        if len(pending) or not motion:
+            motion.append(self._timed(timings, "motion_s", windower.generate, pending))
+        return torch.cat(motion).cpu().numpy()
 
     def motion_windower(self, seed: int = 0, steps: int | None = None, guidance: float | None = None,
                         window: int | None = None, prefix: int | None = None) -> MotionWindower:
@@ -190,16 +220,12 @@ class TalkingHead:
         or ``motion`` (drive from a given :class:`Motion`; ``audio`` may accompany it) is the
         source of motion. Controls: see :mod:`talkinghead.motion.controls`.
         """
-        _check_choice("fps", fps, SUPPORTED_FPS)
-        _check_choice("output_size", output_size, OUTPUT_SIZES)
-        _check_int("seed", seed, 0, 2**63 - 1)
-        parsed = Controls.from_kwargs(**controls)
+        parsed = check_options(seed, steps, guidance, fps, output_size, **controls)
         timings: dict[str, float] = {}
         avatar = self._timed(timings, "register_s", self.register, avatar_or_portrait)
         samples = self._timed(timings, "audio_s", self._audio_input, audio, sr, text, voice, motion)
         if motion is None:
-            feats = self._timed(timings, "features_s", self.features, samples)
-            raw = self._timed(timings, "motion_s", self.motion_from_features, feats, seed, steps, guidance)
+            raw = self.motion_from_audio(samples, seed, steps, guidance, timings)
             values = apply_controls(raw, parsed, FPS, seed=seed)
             generated = Motion(values, FPS)
             if fps != FPS:
@@ -213,6 +239,8 @@ class TalkingHead:
 
     def save(self, result: Result, path: str | os.PathLike, motion_out: str | os.PathLike | None = None) -> Path:
         """Write the video (H.264 + AAC, atomic) and optionally the motion (.npz / .csv / .json)."""
+        if motion_out is not None:
+            check_motion_path(motion_out)  # before rendering: a bad name must not cost (or leave) a video
         bar = tqdm(total=result.num_frames, desc="render", unit="frame", disable=not self.progress)
         with VideoWriter(path, result.fps, audio=result.audio) as writer:
             for frame in result.frames():
@@ -232,7 +260,7 @@ class TalkingHead:
         if text is not None:
             samples = speak(text, voice)
         elif audio is not None:
-            samples = load_audio(audio, sr)
+            samples = load_audio(audio, sr, max_seconds=self.config.limits.max_audio_seconds)
         else:
             return None
         self.config.limits.check_audio_seconds(len(samples) / SAMPLE_RATE)
@@ -246,11 +274,32 @@ class TalkingHead:
         return out
 
 
+def check_options(seed: int = 0, steps: int | None = None, guidance: float | None = None, fps: int = FPS,
+                  output_size: str = "full", **controls) -> Controls:
+    """Validate :meth:`TalkingHead.generate`'s options without loading or running anything (so a
+    front-end can refuse a bad request at once); returns the parsed :class:`Controls`.
+    Raises :class:`~talkinghead.errors.InvalidControlError` naming the option and its range."""
+    _check_choice("fps", fps, SUPPORTED_FPS)
+    _check_choice("output_size", output_size, OUTPUT_SIZES)
+    _check_int("seed", seed, 0, 2**63 - 1)
+    _sampler_config(SamplerConfig(), steps, guidance)
+    return Controls.from_kwargs(**controls)
+
+
 def generate(portrait, audio=None, output: str | os.PathLike = "out.mp4", *, sr: int | None = None,
              text: str | None = None, motion_out: str | os.PathLike | None = None, device: str | None = None,
-             backend: str = "torch", progress: bool = False, **kwargs) -> Path:
-    """One call: portrait + audio (or ``text=``) -> an mp4 at ``output``; returns its path."""
-    pipeline = _shared_pipeline(device, backend)
+             backend: str = "torch", renderer: str = "warp", renderer_weights: str | os.PathLike | None = None,
+             progress: bool = False, **kwargs) -> Path:
+    """One call: portrait + audio (or ``text=``) -> an mp4 at ``output``; returns its path.
+
+    ``renderer``: "warp" (default) or "liveportrait" with ``renderer_weights`` (folder or hub id).
+    """
+    from .video.writer import check_output_path
+
+    check_output_path(output)  # before any work: a bad output path fails at once
+    if motion_out is not None:
+        check_motion_path(motion_out)
+    pipeline = _shared_pipeline(device, backend, renderer, renderer_weights)
     pipeline.progress = progress
     result = pipeline.generate(portrait, audio, sr, text=text, **kwargs)
     return pipeline.save(result, output, motion_out=motion_out)
@@ -259,11 +308,15 @@ def generate(portrait, audio=None, output: str | os.PathLike = "out.mp4", *, sr:
 _PIPELINES: dict[tuple, TalkingHead] = {}
 
 
-def _shared_pipeline(device: str | None, backend: str) -> TalkingHead:
-    """One pipeline per (device, backend) per process, so repeated ``generate`` calls load models once."""
-    key = (device, backend)
+def _shared_pipeline(device: str | None, backend: str, renderer: str = "warp",
+                     renderer_weights: str | os.PathLike | None = None) -> TalkingHead:
+    """One pipeline per (device, backend, renderer, weights) per process, so repeated ``generate``
+    calls load models once."""
+    weights = None if renderer_weights is None else str(renderer_weights)
+    key = (device, backend, renderer, weights)
     if key not in _PIPELINES:
-        _PIPELINES[key] = TalkingHead(device=device, backend=backend)
+        config = PipelineConfig(renderer=renderer, renderer_weights=weights)
+        _PIPELINES[key] = TalkingHead(config, device=device, backend=backend)
     return _PIPELINES[key]
 
 
@@ -277,17 +330,25 @@ def speak(text: str, voice: str = "en-us") -> np.ndarray:
     return load_audio(speech.audio, speech.sample_rate)
 
 
+MOTION_SUFFIXES = (".npz", ".csv", ".json")
+
+
+def check_motion_path(path: str | os.PathLike) -> None:
+    """InvalidControlError unless ``path`` ends in a motion format :func:`save_motion` writes."""
+    if Path(path).suffix.lower() not in MOTION_SUFFIXES:
+        raise InvalidControlError(f"motion output must end in .npz, .csv or .json, got {path}")
+
+
 def save_motion(motion: Motion, path: str | os.PathLike) -> Path:
     """Save motion by extension: .npz (lossless), .csv or .json (ARKit names)."""
+    check_motion_path(path)
     suffix = Path(path).suffix.lower()
     if suffix == ".npz":
         motion.save(path)
     elif suffix == ".csv":
         motion.to_csv(path)
-    elif suffix == ".json":
+    else:  # .json
         motion.to_json(path)
-    else:
-        raise InvalidControlError(f"motion output must end in .npz, .csv or .json, got {path}")
     return Path(path)
 
 
@@ -303,12 +364,10 @@ def _driven_motion(motion: Motion, samples, fps: int, controls: Controls, seed: 
     return driven
 
 
-def _make_renderer(name: str, device: torch.device) -> Renderer:
-    if name == "warp":
-        from .render.warp_renderer import WarpRenderer
+def _make_renderer(name: str, device: torch.device, weights: str | None = None) -> Renderer:
+    from .render.registry import load_renderer
 
-        return WarpRenderer(device=device)
-    raise InvalidControlError(f"unknown renderer {name!r}; available: warp")
+    return load_renderer(name, weights, device)
 
 
 def _as_image_source(portrait):

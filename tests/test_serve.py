@@ -5,7 +5,6 @@ reconnect), and bad requests are refused with 4xx."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import fractions
 import io
 import time
@@ -21,11 +20,8 @@ import av  # noqa: E402
 from aiortc import RTCPeerConnection, RTCSessionDescription  # noqa: E402
 from aiortc.mediastreams import AudioStreamTrack, MediaStreamError  # noqa: E402
 
-from talkinghead.audio.features import WindowConfig  # noqa: E402
 from talkinghead.audio.io import load_audio  # noqa: E402
 from talkinghead.demo import demo_speech  # noqa: E402
-from talkinghead.diffusion.checkpoint import save_motion_model  # noqa: E402
-from talkinghead.diffusion.dit import MotionDiT, dit_config  # noqa: E402
 from talkinghead.diffusion.sampler import SamplerConfig  # noqa: E402
 from talkinghead.limits import Limits  # noqa: E402
 from talkinghead.pipeline import PipelineConfig, TalkingHead  # noqa: E402
@@ -36,15 +32,9 @@ SPEECH_LEVEL = 300  # mean |int16| above which a returned audio packet holds spe
 
 
 @pytest.fixture(scope="module")
-def th(tmp_path_factory):
+def th(tiny_motion_model):
     torch.set_num_threads(1)
-    torch.manual_seed(0)
-    model = MotionDiT(dit_config("tiny", audio_dim=768)).eval()
-    for p in model.parameters():  # adaLN-zero starts as the zero function; perturb like a trained model
-        p.data.add_(0.02 * torch.randn_like(p))
-    path = save_motion_model(model, tmp_path_factory.mktemp("ckpt") / "tiny.safetensors",
-                             audio={"encoder": "tiny.en", "window": dataclasses.asdict(WindowConfig()), "dim": 768})
-    return TalkingHead(PipelineConfig(motion_model=str(path), sampler=SamplerConfig(steps=4)))
+    return TalkingHead(PipelineConfig(motion_model=tiny_motion_model, sampler=SamplerConfig(steps=4)))
 
 
 @pytest.fixture(autouse=True)

@@ -3,7 +3,6 @@ silence, paces in real time, frees everything on close, and keeps memory bounded
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import threading
 import time
@@ -12,11 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from talkinghead.audio.features import WindowConfig
 from talkinghead.audio.io import load_audio
 from talkinghead.demo import demo_speech
-from talkinghead.diffusion.checkpoint import save_motion_model
-from talkinghead.diffusion.dit import MotionDiT, dit_config
 from talkinghead.diffusion.sampler import SamplerConfig
 from talkinghead.errors import InvalidAudioError, InvalidControlError, TalkingHeadError
 from talkinghead.motion.channels import CHANNEL_INDEX, MOUTH_CHANNELS
@@ -33,21 +29,11 @@ MOUTH = [CHANNEL_INDEX[n] for n in MOUTH_CHANNELS]
 BLINK = CHANNEL_INDEX["eyeBlinkLeft"]
 
 
-def random_checkpoint(path) -> str:
-    """A tiny motion DiT with random weights in the shipped format (perturbed: adaLN-zero starts at 0)."""
-    torch.manual_seed(0)
-    model = MotionDiT(dit_config("tiny", audio_dim=768)).eval()
-    for p in model.parameters():
-        p.data.add_(0.02 * torch.randn_like(p))
-    audio = {"encoder": "tiny.en", "window": dataclasses.asdict(WindowConfig()), "dim": 768}
-    return str(save_motion_model(model, path, audio=audio, extra={"note": "random weights (tests)"}))
-
-
 @pytest.fixture(scope="module")
-def th(tmp_path_factory):
+def th(tiny_motion_model):
     torch.set_num_threads(1)
-    path = random_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny.safetensors")
-    return TalkingHead(PipelineConfig(motion_model=path, sampler=SamplerConfig(window=8, prefix=10, steps=STEPS)))
+    return TalkingHead(PipelineConfig(motion_model=tiny_motion_model,
+                                      sampler=SamplerConfig(window=8, prefix=10, steps=STEPS)))
 
 
 @pytest.fixture(scope="module")
@@ -168,7 +154,7 @@ def test_idles_through_a_3s_underrun_and_recovers(th, avatar, speech):
 
 
 def test_end_of_speech_emits_the_tail_and_keeps_the_stream_open(th, avatar, speech):
-    with StreamSession(th, avatar, seed=1, output_size="crop") as session:
+    with StreamSession(th, avatar, seed=1, window=8, output_size="crop") as session:
         session.push(speech[:int(0.5 * SAMPLE_RATE)])  # 12.5 frames: not a whole window, no look-ahead
         session.end_of_speech()
         got = [session.get(timeout=60) for _ in range(16)]  # 2 windows, all computable now

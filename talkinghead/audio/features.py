@@ -59,6 +59,7 @@ Defaults (B=2, L=16, A=2, P=4), measured on this 2-core CPU with tiny.en
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -187,21 +188,32 @@ def whisper_features(audio, encoder: torch.nn.Module, config: WindowConfig | Non
     """Per-video-frame features of 16 kHz mono ``audio`` ``(n,)`` -> ``(ceil(n / 640), 2 * d_model)`` on CPU.
 
     This is the offline path; :class:`~talkinghead.audio.streaming.StreamingFeatures` yields the
-    same frames from chunks.
+    same frames from chunks, :func:`iter_whisper_features` these very frames batch by batch.
     """
+    out = list(iter_whisper_features(audio, encoder, config, batch_windows))
+    return torch.cat(out) if out else torch.zeros(0, feature_dim(encoder))  # (F, 2D)
+
+
+def iter_whisper_features(audio, encoder: torch.nn.Module, config: WindowConfig | None = None,
+                          batch_windows: int = DEFAULT_BATCH_WINDOWS) -> Iterator[torch.Tensor]:
+    """:func:`whisper_features` one encoder batch at a time: ``(k, 2 * d_model)`` tensors whose
+    concatenation is exactly ``whisper_features(audio)`` (the same batches), so a long clip can be
+    consumed without holding all its features (an hour of them is 280 MB)."""
     config = config or WindowConfig()
     _check_fits(encoder, config)
     samples = as_tensor(audio)
     total = num_frames(samples.shape[-1])
     if total == 0:
-        return torch.zeros(0, feature_dim(encoder))
+        return
     blocks = math.ceil(total / config.block_frames)
     padded_len = (blocks - 1) * config.block_samples + config.window_samples
     padded = F.pad(samples, (config.lead_samples, padded_len - config.lead_samples - samples.shape[-1]))
     windows = padded.unfold(0, config.window_samples, config.block_samples)  # (K, window_samples) view
-    out = [encode_windows(encoder, windows[i:i + batch_windows], config).cpu()
-           for i in range(0, blocks, batch_windows)]
-    return torch.cat(out).reshape(-1, feature_dim(encoder))[:total]  # (F, 2D)
+    for i in range(0, blocks, batch_windows):
+        with torch.inference_mode():
+            feats = encode_windows(encoder, windows[i:i + batch_windows], config).cpu()
+        first = i * config.block_frames
+        yield feats.reshape(-1, feature_dim(encoder))[:max(0, total - first)]  # (k, 2D)
 
 
 def _check_fits(encoder: torch.nn.Module, config: WindowConfig) -> None:

@@ -21,8 +21,17 @@ Errors (:class:`~talkinghead.errors.InvalidAudioError`) and warnings
 * no samples at all, or shorter than :data:`MIN_DURATION_S` (20 ms, half a video frame: too short
   to hold any phoneme);
 * NaN or infinite samples (never silently repaired: they mean an upstream bug);
+* samples beyond :data:`MAX_LEVEL` (+40 dBFS): not a recording but mis-scaled data, typically integer
+  PCM stored as float (divide by 32768), which no resampler or encoder would treat sensibly;
 * all-silent input (peak below :data:`SILENCE_PEAK`, -80 dBFS) is *not* an error: it warns with a
   ``UserWarning`` and returns the samples, since a silent clip still makes a valid idle video.
+* longer than ``max_seconds`` (the pipeline passes :attr:`Limits.max_audio_seconds
+  <talkinghead.limits.Limits>`): :class:`~talkinghead.errors.InputLimitError`, from the file's header
+  before anything is decoded when the header knows the length, else as soon as decoding passes it.
+
+Memory: files are decoded, downmixed and resampled in blocks of :data:`DECODE_BLOCK_FRAMES`, so
+loading an hour of 48 kHz stereo holds the 16 kHz mono result (230 MB per hour) plus one block,
+never the decoded source.
 """
 
 from __future__ import annotations
@@ -34,28 +43,33 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InvalidAudioError
+from ..limits import Limits
 from ..timing import SAMPLE_RATE, SAMPLES_PER_FRAME
 
 MIN_SAMPLES = SAMPLES_PER_FRAME // 2  # 320 samples = 20 ms at 16 kHz (half a 40 ms video frame)
 MIN_DURATION_S = MIN_SAMPLES / SAMPLE_RATE  # 0.02 s
 SILENCE_PEAK = 1e-4  # -80 dBFS: below this everywhere, the clip is treated as silent
+MAX_LEVEL = 100.0  # +40 dBFS: float samples beyond this are mis-scaled data, not audio (full scale is 1)
 RESAMPLE_QUALITY = "HQ"  # soxr quality preset (steep, linear phase)
+DECODE_BLOCK_FRAMES = 1 << 18  # source frames decoded at a time: 5.5 s of 48 kHz, 6 MB as float32 stereo
 
 
-def load_audio(path_or_array, sr: int | None = None) -> np.ndarray:
+def load_audio(path_or_array, sr: int | None = None, max_seconds: float | None = None) -> np.ndarray:
     """Audio as 16 kHz mono float32 samples, shape ``(num_samples,)``.
 
     ``path_or_array`` is a file path (``sr`` is ignored: files carry their rate) or an array whose
     sample rate ``sr`` must be given. Raises :class:`InvalidAudioError` as described in the module
-    docstring; warns (``UserWarning``) on all-silent input.
+    docstring, :class:`~talkinghead.errors.InputLimitError` beyond ``max_seconds`` (None: no limit);
+    warns (``UserWarning``) on all-silent input.
     """
     if isinstance(path_or_array, (str, os.PathLike)):
-        samples, source_sr, what = (*_read_file(Path(path_or_array)), str(path_or_array))
-    else:
-        if sr is None:
-            raise InvalidAudioError("audio given as an array needs its sample rate: load_audio(array, sr=...)")
-        samples, source_sr, what = _array_channels_last(path_or_array), int(sr), "audio array"
-    return _to_model_format(samples, source_sr, what)
+        return _load_file(Path(path_or_array), max_seconds)
+    if sr is None:
+        raise InvalidAudioError("audio given as an array needs its sample rate: load_audio(array, sr=...)")
+    samples = _array_channels_last(path_or_array)
+    if int(sr) > 0:
+        _check_seconds(samples.shape[0] / int(sr), max_seconds)
+    return _to_model_format(samples, int(sr), "audio array")
 
 
 def resample(samples: np.ndarray, source_sr: int, target_sr: int = SAMPLE_RATE) -> np.ndarray:
@@ -73,17 +87,14 @@ def _to_model_format(samples: np.ndarray, source_sr: int, what: str) -> np.ndarr
         raise InvalidAudioError(f"{what}: sample rate must be a positive integer, got {source_sr}")
     if samples.size == 0:
         raise InvalidAudioError(f"{what}: contains no audio samples (empty); give a clip of speech")
-    if not np.isfinite(samples).all():
-        raise InvalidAudioError(f"{what}: contains NaN or infinite samples; fix the audio source")
+    _check_levels(samples, what)
     duration = samples.shape[0] / source_sr
     if duration < MIN_DURATION_S:
         raise InvalidAudioError(
             f"{what}: {duration * 1e3:.1f} ms is too short (minimum {MIN_DURATION_S * 1e3:.0f} ms of audio)")
     mono = samples.mean(axis=1, dtype=np.float64).astype(np.float32)  # (n,)
     mono = np.ascontiguousarray(resample(mono, source_sr))
-    if float(np.abs(mono).max()) < SILENCE_PEAK:
-        warnings.warn(f"{what}: audio is silent (peak below -80 dBFS); the avatar will only idle",
-                      UserWarning, stacklevel=3)
+    _warn_if_silent(mono, what)
     return mono
 
 
@@ -114,8 +125,23 @@ def pcm_to_float(data: np.ndarray) -> np.ndarray:
     return ((data.astype(np.float64) - offset) / half_range).astype(np.float32)
 
 
-def _read_file(path: Path) -> tuple[np.ndarray, int]:
-    """Decode a file to float32 ``(n, channels)`` and its sample rate: soundfile first, then PyAV."""
+def _check_levels(samples: np.ndarray, what: str) -> None:
+    """Finite samples within :data:`MAX_LEVEL`, else InvalidAudioError saying what to fix."""
+    if not np.isfinite(samples).all():
+        raise InvalidAudioError(f"{what}: contains NaN or infinite samples; fix the audio source")
+    peak = float(np.abs(samples).max(initial=0.0))
+    if peak > MAX_LEVEL:
+        raise InvalidAudioError(f"{what}: samples reach {peak:.3g}, far beyond full scale (1.0); scale the audio "
+                                "to [-1, 1] (integer PCM stored as float: divide by 32768)")
+
+
+def _check_seconds(seconds: float, max_seconds: float | None) -> None:
+    if max_seconds is not None:
+        Limits(max_audio_seconds=max_seconds).check_audio_seconds(seconds)
+
+
+def _load_file(path: Path, max_seconds: float | None) -> np.ndarray:
+    """Decode a file block by block (soundfile first, then PyAV) straight into 16 kHz mono."""
     if not path.is_file():
         raise InvalidAudioError(f"audio file not found: {path}")
     if path.stat().st_size == 0:
@@ -123,14 +149,23 @@ def _read_file(path: Path) -> tuple[np.ndarray, int]:
     import soundfile
 
     try:
-        samples, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
-        return samples, int(rate)
+        sound = soundfile.SoundFile(str(path))
     except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError):
-        pass  # not a format libsndfile knows: try FFmpeg's decoders
-    return _read_with_pyav(path)
+        return _load_with_pyav(path, max_seconds)  # not a format libsndfile knows: FFmpeg's decoders
+    with sound:
+        if sound.samplerate <= 0:
+            raise InvalidAudioError(f"{path}: sample rate must be a positive integer, got {sound.samplerate}")
+        _check_seconds(sound.frames / sound.samplerate, max_seconds)  # the header's length: nothing decoded yet
+        out = _MonoDecoder(str(path), max_seconds, expected_s=sound.frames / sound.samplerate)
+        try:
+            while len(block := sound.read(DECODE_BLOCK_FRAMES, dtype="float32", always_2d=True)):
+                out.add(block, sound.samplerate)
+        except (soundfile.LibsndfileError, RuntimeError) as e:
+            raise InvalidAudioError(f"{path}: the audio data is corrupt ({e}); re-export the file") from e
+    return out.finish()
 
 
-def _read_with_pyav(path: Path) -> tuple[np.ndarray, int]:
+def _load_with_pyav(path: Path, max_seconds: float | None) -> np.ndarray:
     """Decode the first audio stream of any container FFmpeg reads."""
     import av
 
@@ -139,20 +174,97 @@ def _read_with_pyav(path: Path) -> tuple[np.ndarray, int]:
             if not container.streams.audio:
                 raise InvalidAudioError(f"{path}: has no audio track")
             stream = container.streams.audio[0]
-            blocks, rate = [], None
+            header_s = float(stream.duration * stream.time_base) if stream.duration and stream.time_base \
+                else (container.duration or 0) / av.time_base
+            _check_seconds(header_s, max_seconds)
+            out = _MonoDecoder(str(path), max_seconds, expected_s=header_s)
             for frame in container.decode(stream):
-                rate = frame.sample_rate
-                blocks.append(_frame_to_channels_last(frame))
+                out.add(_frame_to_channels_last(frame), frame.sample_rate)
     except InvalidAudioError:
         raise
     except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as e:
         raise InvalidAudioError(
             f"{path}: not a readable audio or video file ({e.__class__.__name__}: {e}); "
             "use wav, flac, mp3, m4a, ogg or a video with an audio track") from e
-    if not blocks:
+    if not out.source_samples:
         raise InvalidAudioError(f"{path}: the audio track holds no samples")
-    channels = min(block.shape[1] for block in blocks)  # a layout change mid-stream keeps the common ones
-    return np.concatenate([block[:, :channels] for block in blocks]), int(rate)
+    return out.finish()
+
+
+class _MonoDecoder:
+    """Decoded ``(n, channels)`` float32 blocks at their source rate -> one 16 kHz mono array, incrementally:
+    each block is checked (finite), averaged to mono and pushed through a streaming soxr resampler
+    (the one-shot resampling's samples, to ~1e-6), so only the output is ever held whole."""
+
+    def __init__(self, what: str, max_seconds: float | None, expected_s: float = 0.0):
+        self.what, self.max_seconds = what, max_seconds
+        self.source_samples = 0
+        self._seconds_before = 0.0  # decoded at earlier rates (a rate change mid-stream)
+        self._samples_at_rate = 0  # decoded at the current rate (counted exactly: no float drift)
+        self._rate: int | None = None
+        self._resampler = None
+        self._buffer = np.empty(max(int(expected_s * SAMPLE_RATE) + 1024, SAMPLE_RATE), np.float32)
+        self._size = 0
+
+    def add(self, block: np.ndarray, rate: int) -> None:
+        if rate <= 0:
+            raise InvalidAudioError(f"{self.what}: sample rate must be a positive integer, got {rate}")
+        _check_levels(block, self.what)
+        if rate != self._rate:  # first block, or a rate change mid-stream: finish the old rate first
+            self._flush()
+            self._seconds_before = self.seconds
+            self._rate, self._samples_at_rate = int(rate), 0
+        self.source_samples += block.shape[0]
+        self._samples_at_rate += block.shape[0]
+        _check_seconds(self.seconds, self.max_seconds)
+        mono = block.mean(axis=1, dtype=np.float64).astype(np.float32)  # (n,)
+        if self._rate != SAMPLE_RATE:
+            if self._resampler is None:
+                import soxr
+
+                self._resampler = soxr.ResampleStream(self._rate, SAMPLE_RATE, 1, dtype="float32",
+                                                      quality=RESAMPLE_QUALITY)
+            mono = self._resampler.resample_chunk(mono, last=False)
+        self._append(mono)
+
+    @property
+    def seconds(self) -> float:
+        """Source audio decoded so far."""
+        return self._seconds_before + (self._samples_at_rate / self._rate if self._rate else 0.0)
+
+    def _flush(self) -> None:
+        if self._resampler is not None:
+            self._append(self._resampler.resample_chunk(np.zeros(0, np.float32), last=True))
+            self._resampler = None
+
+    def _append(self, samples: np.ndarray) -> None:
+        end = self._size + len(samples)
+        if end > len(self._buffer):
+            grown = np.empty(max(end, int(1.5 * len(self._buffer))), np.float32)
+            grown[:self._size] = self._buffer[:self._size]
+            self._buffer = grown
+        self._buffer[self._size:end] = samples
+        self._size = end
+
+    def finish(self) -> np.ndarray:
+        """The 16 kHz mono samples (checks: not empty, not too short; warns when silent)."""
+        self._flush()
+        if self.source_samples == 0:
+            raise InvalidAudioError(f"{self.what}: contains no audio samples (empty); give a clip of speech")
+        if self.seconds < MIN_DURATION_S:
+            raise InvalidAudioError(f"{self.what}: {self.seconds * 1e3:.1f} ms is too short "
+                                    f"(minimum {MIN_DURATION_S * 1e3:.0f} ms of audio)")
+        mono = self._buffer[:self._size]
+        if self._size < len(self._buffer) - SAMPLE_RATE:  # a header that overstated the length: give memory back
+            mono = mono.copy()
+        _warn_if_silent(mono, self.what)
+        return mono
+
+
+def _warn_if_silent(mono: np.ndarray, what: str) -> None:
+    if not len(mono) or float(np.abs(mono).max()) < SILENCE_PEAK:
+        warnings.warn(f"{what}: audio is silent (peak below -80 dBFS); the avatar will only idle",
+                      UserWarning, stacklevel=4)
 
 
 def _frame_to_channels_last(frame) -> np.ndarray:
@@ -183,6 +295,5 @@ def chunk_to_mono(chunk) -> np.ndarray:
         samples = samples.mean(axis=1, dtype=np.float64).astype(np.float32)
     elif samples.ndim != 1:
         raise InvalidAudioError(f"audio chunk must be (samples,) or (samples, channels), got shape {samples.shape}")
-    if not np.isfinite(samples).all():
-        raise InvalidAudioError("audio chunk contains NaN or infinite samples; fix the audio source")
+    _check_levels(samples, "audio chunk")
     return samples

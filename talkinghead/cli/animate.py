@@ -6,13 +6,17 @@ import argparse
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
-    p = sub.add_parser("animate", help="portrait + motion file (.npz/.csv) -> mp4 with the warp renderer")
+    p = sub.add_parser("animate", help="portrait + motion file (.npz/.csv) -> mp4 (no audio model needed)")
     p.add_argument("--portrait", required=True, help="portrait image")
     p.add_argument("--motion", required=True, help="motion file: .npz (talkinghead) or ARKit .csv/.json")
     p.add_argument("--audio", default=None, help="optional audio to mux (the video follows the motion's length)")
     p.add_argument("-o", "--output", default="animated.mp4", help="output mp4")
     p.add_argument("--output-size", default="full", choices=("full", "crop"))
     p.add_argument("--device", default=None, help="torch device (cpu, cuda)")
+    p.add_argument("--renderer", default="warp", choices=("warp", "liveportrait"),
+                   help="warp (default, no weights) or liveportrait (neural, needs the official weights; GPU)")
+    p.add_argument("--renderer-weights", default=None, metavar="PATH",
+                   help="liveportrait weights: folder or hub id (default: the talkinghead cache)")
     return p
 
 
@@ -21,7 +25,7 @@ def run(args) -> int:
 
     from ..audio.io import load_audio
     from ..motion.motion import Motion
-    from ..render.warp_renderer import WarpRenderer
+    from ..render.registry import load_renderer
     from ..video.writer import VideoWriter
 
     suffix = args.motion.lower().rsplit(".", 1)[-1]
@@ -31,7 +35,7 @@ def run(args) -> int:
 
         raise InvalidControlError(f"--motion must be .npz, .csv or .json, got {args.motion}")
     motion = loaders[suffix](args.motion)
-    renderer = WarpRenderer(device=args.device or "cpu")
+    renderer = load_renderer(args.renderer, args.renderer_weights, args.device)
     avatar = renderer.register(args.portrait)
     audio = None if args.audio is None else load_audio(args.audio)
     fps = int(round(motion.fps))

@@ -28,6 +28,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--max-seconds", type=float, default=None, help="evaluate at most this much of each video")
     p.add_argument("--max-lag", type=int, default=4, help="best-lag search range in frames (default %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default %(default)s)")
+    p.add_argument("--window", type=int, default=None,
+                   help="motion frames per sampler window (default: the offline window; 2 = the streaming schedule)")
     p.add_argument("--device", default=None, help="torch device (cpu, cuda)")
     return p
 
@@ -58,6 +60,12 @@ def _pipeline(args):
     config = PipelineConfig()
     if args.model:
         config.motion_model = args.model
+    if args.window is not None:
+        import dataclasses
+
+        if args.window < 1:
+            raise TalkingHeadError(f"--window must be a positive number of frames, got {args.window}")
+        config.sampler = dataclasses.replace(config.sampler, window=args.window)
     try:
         return TalkingHead(config, device=args.device)
     except ModelNotFoundError as e:

@@ -15,6 +15,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--portrait", default=None,
                    help="also export this portrait's per-avatar graphs (rig, render, render_coarse) "
                         "into OUT/avatar-<hash>")
+    p.add_argument("--liveportrait", default=None, metavar="WEIGHTS",
+                   help="also export the LivePortrait renderer networks of these weights (folder or hub id) "
+                        "into OUT/liveportrait (see docs/liveportrait.md)")
     return p
 
 
@@ -31,6 +34,10 @@ def run(args) -> int:
         avatar = WarpRenderer().register(args.portrait)
         folder = out / f"avatar-{avatar_digest(avatar)[:16]}"
         _print(folder, export_avatar_graphs(folder, avatar))
+    if args.liveportrait:
+        from ..export.exporter import export_liveportrait
+
+        _print(out / "liveportrait", export_liveportrait(out / "liveportrait", args.liveportrait))
     return 0
 
 

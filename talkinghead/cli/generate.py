@@ -20,23 +20,44 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--model", default=None, help="motion model: name, .safetensors path or hub id")
     p.add_argument("--device", default=None, help="torch device (cpu, cuda)")
     p.add_argument("--backend", default="torch", choices=("torch", "onnx"))
+    p.add_argument("--renderer", default="warp", choices=("warp", "liveportrait"),
+                   help="warp (default, no weights) or liveportrait (neural, needs the official weights; GPU)")
+    p.add_argument("--renderer-weights", default=None, metavar="PATH",
+                   help="liveportrait weights: folder or hub id (default: the talkinghead cache)")
     add_control_flags(p)
     return p
 
 
 def run(args) -> int:
+    import warnings
+
     from .. import pipeline
+    from ..audio.io import load_audio
+    from ..face import load_image
     from ..motion.motion import Motion
+    from ..timing import SAMPLE_RATE
+    from ..video.writer import check_output_path
 
     config = pipeline.PipelineConfig()
     if args.model:
         config.motion_model = args.model
-    th = pipeline.TalkingHead(config, device=args.device, backend=args.backend, progress=True)
+    config.renderer, config.renderer_weights = args.renderer, args.renderer_weights
+    # flags, output paths and inputs first: a mistake is reported in a second, before the models load
+    controls = controls_from_args(args)
+    pipeline.check_options(**controls)
+    check_output_path(args.output)
+    if args.motion_out:
+        pipeline.check_motion_path(args.motion_out)
+    portrait = load_image(args.portrait, max_pixels=config.limits.max_image_pixels)
+    audio = None if args.audio is None else load_audio(args.audio, max_seconds=config.limits.max_audio_seconds)
     motion = None
     if args.motion:
         motion = Motion.from_csv(args.motion) if args.motion.lower().endswith(".csv") else Motion.load(args.motion)
-    result = th.generate(args.portrait, args.audio, text=args.text, voice=args.voice, motion=motion,
-                         **controls_from_args(args))
+    th = pipeline.TalkingHead(config, device=args.device, backend=args.backend, progress=True)
+    with warnings.catch_warnings():  # load_audio above already warned about silent audio, once
+        warnings.filterwarnings("ignore", message="audio array: audio is silent")
+        result = th.generate(portrait, audio, None if audio is None else SAMPLE_RATE, text=args.text,
+                             voice=args.voice, motion=motion, **controls)
     path = th.save(result, args.output, motion_out=args.motion_out)
     print(f"wrote {path} ({result.num_frames} frames, {result.duration_s:.1f} s)")
     return 0

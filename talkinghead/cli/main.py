@@ -32,10 +32,19 @@ COMMAND_MODULES = (
 )
 
 EXIT_USER_ERROR = 2
+EXIT_OS_ERROR = 1
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (what is wrong, where to read more) instead of a usage dump;
+    subcommand parsers inherit it."""
+
+    def error(self, message: str):
+        self.exit(EXIT_USER_ERROR, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="talkinghead",
         description="Lip-synced talking-head video from one portrait and speech audio.")
     parser.add_argument("--version", action="version", version=f"talkinghead {__version__}")
@@ -59,11 +68,18 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args._run(args) or 0)
     except TalkingHeadError as e:
-        print(f"talkinghead {args.command}: error: {e}", file=sys.stderr)
+        print(f"talkinghead {args.command}: error: {_one_line(e)}", file=sys.stderr)
         return EXIT_USER_ERROR
+    except OSError as e:  # the file system refused (permissions, disk full, ...): not a bug to trace
+        print(f"talkinghead {args.command}: error: {_one_line(e)}", file=sys.stderr)
+        return EXIT_OS_ERROR
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split()) or type(error).__name__
 
 
 if __name__ == "__main__":

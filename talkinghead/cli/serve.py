@@ -10,10 +10,16 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--host", default=None, help="address to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=None, help="port (default 8080)")
     p.add_argument("--max-peers", type=int, default=2, help="concurrent sessions (default 2)")
-    p.add_argument("--window", type=int, default=None, help="motion frames per window (default 8)")
+    p.add_argument("--window", type=int, default=None,
+                   help="motion frames per window (default: talkinghead.stream.DEFAULT_WINDOW = 2, 80 ms; "
+                        "8 gives the model more context at 240 ms more latency)")
     p.add_argument("--max-side", type=int, default=720, help="largest side of the video sent (default 720)")
     p.add_argument("--model", default=None, help="motion model: name, .safetensors path or hub id")
     p.add_argument("--device", default=None, help="torch device (cpu, cuda)")
+    p.add_argument("--renderer", default="warp", choices=("warp", "liveportrait"),
+                   help="warp (default, no weights) or liveportrait (neural, needs the official weights; GPU)")
+    p.add_argument("--renderer-weights", default=None, metavar="PATH",
+                   help="liveportrait weights: folder or hub id (default: the talkinghead cache)")
     return p
 
 
@@ -32,6 +38,7 @@ def run(args) -> int:
     config = PipelineConfig()
     if args.model:
         config.motion_model = args.model
+    config.renderer, config.renderer_weights = args.renderer, args.renderer_weights
     pipeline = TalkingHead(config, device=args.device)
     serve(pipeline, host, port,
           ServerConfig(max_peers=args.max_peers, window=args.window or DEFAULT_WINDOW, max_side=args.max_side))

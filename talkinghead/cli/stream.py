@@ -23,9 +23,15 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--realtime", action="store_true",
                    help="push the audio at real-time pace (always on with --virtual-camera)")
     p.add_argument("--chunk-ms", type=float, default=DEFAULT_CHUNK_MS, help="audio chunk length (default 20)")
-    p.add_argument("--window", type=int, default=None, help="motion frames per window (default 8)")
+    p.add_argument("--window", type=int, default=None,
+                   help="motion frames per window (default: talkinghead.stream.DEFAULT_WINDOW = 2, 80 ms; "
+                        "8 gives the model more context at 240 ms more latency)")
     p.add_argument("--model", default=None, help="motion model: name, .safetensors path or hub id")
     p.add_argument("--device", default=None, help="torch device (cpu, cuda)")
+    p.add_argument("--renderer", default="warp", choices=("warp", "liveportrait"),
+                   help="warp (default, no weights) or liveportrait (neural, needs the official weights; GPU)")
+    p.add_argument("--renderer-weights", default=None, metavar="PATH",
+                   help="liveportrait weights: folder or hub id (default: the talkinghead cache)")
     add_control_flags(p)
     return p
 
@@ -34,6 +40,7 @@ def run(args) -> int:
     from ..audio.io import load_audio
     from ..errors import InvalidControlError
     from ..face import load_image
+    from ..limits import Limits
     from ..stream import DEFAULT_WINDOW, StreamSession
     from ..stream.sinks import FileSink, VirtualCameraSink
     from ..timing import FPS, SAMPLE_RATE
@@ -45,12 +52,13 @@ def run(args) -> int:
     options = controls_from_args(args)
     if options.pop("fps") != FPS:
         raise InvalidControlError(f"streaming runs at {FPS} fps (the motion model's rate)")
+    limits = Limits.from_env()
     sinks = []
     if args.virtual_camera:  # opened first: a missing device fails before any model is loaded
-        size = _frame_size(load_image(args.portrait), options["output_size"])
+        size = _frame_size(load_image(args.portrait, max_pixels=limits.max_image_pixels), options["output_size"])
         sinks.append(VirtualCameraSink(size[1], size[0], FPS, args.camera_device))
         print(f"virtual camera: {sinks[-1].device}")
-    audio = load_audio(args.audio)
+    audio = load_audio(args.audio, max_seconds=limits.max_audio_seconds)  # the session's limit too
     if args.out:
         sinks.append(FileSink(args.out, audio))
     try:
@@ -87,6 +95,7 @@ def _pipeline(args):
     config = PipelineConfig()
     if args.model:
         config.motion_model = args.model
+    config.renderer, config.renderer_weights = args.renderer, args.renderer_weights
     return TalkingHead(config, device=args.device)
 
 

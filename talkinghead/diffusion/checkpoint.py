@@ -26,7 +26,7 @@ DEFAULT_MODEL = "small"
 
 # Registry of checkpoints we train and ship: name -> (file in checkpoints/, sha256).
 MOTION_CHECKPOINTS: dict[str, tuple[str, str]] = {
-    "small": ("motion-dit-small.safetensors", "ac211034ca919623bd250192682938c6ba641fa94e2e74690b7d9bbe2df84f54"),  # checkpoints/README.md
+    "small": ("motion-dit-small.safetensors", "aff50f08443e3fa88b9dadfece1e1eb06a1da6a3943f3c0b89b9c3886382beaa"),  # checkpoints/README.md
 }
 
 

@@ -2,7 +2,8 @@
 
     talkinghead export --out onnx/ [--model NAME_OR_PATH] [--portrait face.jpg]
 
-* :mod:`.graphs` - the exported torch modules (encoder, denoiser, rig, render, render_coarse);
+* :mod:`.graphs` - the exported torch modules (encoder, denoiser, rig, render, render_coarse, and the
+  LivePortrait renderer's lp_appearance, lp_motion, lp_warp, lp_generator);
 * :mod:`.exporter` - export + ``onnx.checker`` + caching by model / avatar hash;
 * :mod:`.manifest` - the ``manifest.json`` format;
 * :mod:`.runtime` - sessions and the stage twins the pipeline plugs in;
@@ -20,6 +21,7 @@ from .options import OnnxOptions
 _LAZY = {
     "export_model": "exporter", "export_avatar_graphs": "exporter", "export_model_graphs": "exporter",
     "OPSET": "exporter", "read_manifest": "manifest", "verify_files": "manifest",
+    "export_liveportrait": "exporter", "export_liveportrait_graphs": "exporter",
     "OnnxBackend": "runtime", "OnnxWhisper": "runtime", "OnnxDenoiser": "runtime", "OnnxWarpRenderer": "runtime",
     "open_session": "runtime", "physical_cores": "runtime", "resolve_providers": "runtime",
 }

@@ -12,6 +12,10 @@ Two kinds of export folder, each with a :mod:`manifest <talkinghead.export.manif
   seen, ~0.5 s to open the sessions afterwards, and 7-12 MB of disk per variant (the textures
   are graph constants); at most :data:`MAX_CACHED_AVATARS` avatar folders are kept.
 
+* **liveportrait** (``lp_appearance.onnx``, ``lp_motion.onnx``, ``lp_warp.onnx``, ``lp_generator.onnx``):
+  the LivePortrait-architecture renderer's networks for one set of weights at one input size
+  (:func:`export_liveportrait`); the warp's 5-D sampling is written with gathers (docs/onnx.md).
+
 Graphs are exported with the TorchScript exporter (``dynamo=False``) at opset :data:`OPSET` and
 checked with ``onnx.checker`` (full check, with shape inference) before they replace any file.
 """
@@ -39,8 +43,8 @@ from ..diffusion.dit import MotionDiT
 from ..errors import ChecksumError, ModelNotFoundError, TalkingHeadError
 from ..paths import atomic_path, sha256_file
 from ..render.base import Avatar
-from .graphs import (AvatarRigGraph, CoarseRenderGraph, DenoiserGraph, RenderGraph, WindowEncoderGraph,
-                     coarse_output_names)
+from .graphs import (LP_MOTION_OUTPUTS, AvatarRigGraph, CoarseRenderGraph, DenoiserGraph, LivePortraitMotionGraph,
+                     LivePortraitWarpGraph, RenderGraph, WindowEncoderGraph, coarse_output_names)
 from .manifest import FORMAT, FORMAT_VERSION, graph_entry, read_manifest, verify_files, write_manifest
 
 log = logging.getLogger(__name__)
@@ -48,6 +52,7 @@ log = logging.getLogger(__name__)
 OPSET = 17  # >= 16 for 2-D GridSample, 17 for LayerNormalization
 MODEL_GRAPHS = ("encoder", "denoiser")
 AVATAR_GRAPHS = ("rig", "render", "render_coarse")
+LIVEPORTRAIT_GRAPHS = ("lp_appearance", "lp_motion", "lp_warp", "lp_generator")
 MAX_CACHED_AVATARS = 32  # avatar folders kept under <root>/avatars (least recently used removed)
 SOURCE_LABELS = ("motion_model",)  # informative source fields that do not identify the weights
 TRACE_WINDOWS = 2  # example batch sizes used for tracing (the axes are dynamic)
@@ -69,6 +74,8 @@ def export_graph(module: torch.nn.Module, args: tuple, path: Path, input_names: 
             warnings.simplefilter("ignore", DeprecationWarning)
             warnings.simplefilter("ignore", FutureWarning)
             warnings.filterwarnings("ignore", message="Constant folding", category=UserWarning)
+            # SPADE's instance norm uses per-instance statistics in eval too: "train=True" is correct there.
+            warnings.filterwarnings("ignore", message=".*'instance_norm' is set to train=True", category=UserWarning)
             torch.onnx.export(module.eval(), args, str(tmp), input_names=input_names, output_names=output_names,
                               dynamic_axes=dynamic_axes, opset_version=OPSET, do_constant_folding=True,
                               dynamo=False)
@@ -277,3 +284,56 @@ def _evict_avatars(avatars_dir: Path, keep: Path) -> None:
     for old in folders[:max(0, len(folders) + 1 - MAX_CACHED_AVATARS)]:
         shutil.rmtree(old, ignore_errors=True)
 
+
+
+# ----------------------------------------------------------------------------- LivePortrait graphs
+def liveportrait_source(models: torch.nn.Module, input_size: int) -> dict:
+    """What the LivePortrait graphs are exported from (weights digest, network sizes, input size)."""
+    return {"liveportrait_sha256": module_digest(models), "networks": to_dict(models.config),
+            "input_size": int(input_size)}
+
+
+def export_liveportrait_graphs(folder: str | os.PathLike, models: torch.nn.Module, input_size: int = 256) -> dict:
+    """Write the four :data:`LIVEPORTRAIT_GRAPHS` of ``models`` (a
+    :class:`~talkinghead.render.liveportrait.LivePortraitModels`) at ``input_size`` px into ``folder``,
+    with ``manifest.json``; returns the manifest. The batch axis ``B`` of every graph is dynamic."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    manifest = _header("liveportrait", liveportrait_source(models, input_size))
+    models = copy.deepcopy(models).float().cpu().eval()
+    batch = {0: "B"}
+    generator = torch.Generator().manual_seed(0)
+    image = torch.rand(TRACE_WINDOWS, 3, input_size, input_size, generator=generator)
+    with torch.no_grad():
+        feature_3d = models.appearance_feature_extractor(image)
+        kp_source = models.motion_extractor(image)["kp"].reshape(TRACE_WINDOWS, -1, 3)
+    kp_driving = kp_source + 0.05 * torch.randn(kp_source.shape, generator=generator)
+    graphs = manifest["graphs"]
+    graphs["lp_appearance"] = export_graph(models.appearance_feature_extractor, (image,), folder / "lp_appearance.onnx",
+                                           ["image"], ["feature_3d"], {"image": batch, "feature_3d": batch})
+    graphs["lp_motion"] = export_graph(LivePortraitMotionGraph(models.motion_extractor), (image,),
+                                       folder / "lp_motion.onnx", ["image"], list(LP_MOTION_OUTPUTS),
+                                       {name: batch for name in ("image", *LP_MOTION_OUTPUTS)})
+    warp_names = ["feature_3d", "kp_driving", "kp_source", "feature", "occlusion_map"]
+    graphs["lp_warp"] = export_graph(LivePortraitWarpGraph(models.warping_module), (feature_3d, kp_driving, kp_source),
+                                     folder / "lp_warp.onnx", warp_names[:3], warp_names[3:],
+                                     {name: batch for name in warp_names})
+    with torch.no_grad():
+        warped = models.warping_module(feature_3d, kp_driving=kp_driving, kp_source=kp_source)["out"]
+    graphs["lp_generator"] = export_graph(models.spade_generator, (warped,), folder / "lp_generator.onnx",
+                                          ["feature"], ["image"], {"feature": batch, "image": batch})
+    write_manifest(folder, manifest)
+    return manifest
+
+
+def export_liveportrait(out_dir: str | os.PathLike, weights: str | os.PathLike | None = None,
+                        input_size: int | None = None) -> dict:
+    """Export the LivePortrait graphs of ``weights`` (folder, hub id, or None for the talkinghead cache)
+    into ``out_dir``. ``input_size`` None: the weights folder's renderer setting, else 256."""
+    from ..render.liveportrait.loader import load_liveportrait, read_weights_config, resolve_weights_dir
+
+    root = resolve_weights_dir(weights if weights is not None else "liveportrait")
+    models = load_liveportrait(root, device="cpu")
+    if input_size is None:
+        input_size = int(read_weights_config(root).get("renderer", {}).get("input_size", 256))
+    return export_liveportrait_graphs(out_dir, models, input_size)

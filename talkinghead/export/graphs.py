@@ -24,6 +24,16 @@ Graphs (names are the ONNX input / output names; symbolic dims in capitals):
   crop pixels plus, per drawn layer (right eye, left eye, mouth), ``<layer>_origin`` (T, 2) int64,
   ``<layer>_rgb`` (T, h, w, 3) in 0..255 and ``<layer>_alpha`` (T, h, w, 1): everything but the two
   full-resolution steps, which OpenCV does on a CPU (as :meth:`WarpFrameModel.render_opencv`).
+
+LivePortrait-architecture renderer (:mod:`talkinghead.render.liveportrait`; per set of weights, B dynamic):
+
+* ``lp_appearance``: ``image`` (B, 3, s, s) in [0, 1] -> ``feature_3d`` (B, C, D, s/4, s/4).
+* ``lp_motion``: ``image`` (B, 3, s, s) -> ``kp``, ``exp`` (B, N, 3), ``pitch``, ``yaw``, ``roll`` (B, 1)
+  degrees (bin expectation in the graph), ``t`` (B, 3), ``scale`` (B, 1).
+* ``lp_warp``: ``feature_3d``, ``kp_driving``, ``kp_source`` (B, N, 3) -> ``feature`` (B, F, s/4, s/4) and
+  ``occlusion_map`` (B, 1, s/4, s/4): the warping module with its two 3-D samplings in the gather
+  formulation (:mod:`talkinghead.render.liveportrait.grid_sample3d`), so no 5-D ``GridSample`` is needed.
+* ``lp_generator``: ``feature`` -> ``image`` (B, 3, 2 s, 2 s) in (0, 1) (SPADE generator).
 """
 
 from __future__ import annotations
@@ -40,6 +50,8 @@ from ..audio.mel import HOP, LOG_FLOOR_EPS, LOG_MEL_FLOOR, N_FFT, mel_filters
 from ..diffusion.dit import MotionDiT
 from ..render.base import Avatar
 from ..render.frame import WarpFrameModel
+from ..render.liveportrait.keypoints import keypoint_info
+from ..render.liveportrait.warping import WarpingModule
 from ..timing import ENCODER_FRAMES_PER_VIDEO_FRAME, SAMPLES_PER_FRAME
 
 LAYER_NAMES = ("right_eye", "left_eye", "mouth")  # WarpFrameModel.layers() order (compositing order)
@@ -154,3 +166,34 @@ class CoarseRenderGraph(nn.Module):
 def coarse_output_names() -> list[str]:
     """Output names of :class:`CoarseRenderGraph`, in order."""
     return ["back"] + [f"{layer}_{part}" for layer in LAYER_NAMES for part in ("origin", "rgb", "alpha")]
+
+
+# ----------------------------------------------------------------------------- LivePortrait
+LP_MOTION_OUTPUTS = ("kp", "exp", "pitch", "yaw", "roll", "t", "scale")
+
+
+class LivePortraitMotionGraph(nn.Module):
+    """The motion extractor plus :func:`keypoint_info` (bins -> degrees, (B, 3N) -> (B, N, 3))."""
+
+    def __init__(self, extractor: nn.Module):
+        super().__init__()
+        self.extractor = extractor
+
+    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        info = keypoint_info(self.extractor(image))
+        return tuple(info[name] for name in LP_MOTION_OUTPUTS)
+
+
+class LivePortraitWarpGraph(nn.Module):
+    """The warping module in the gather formulation of 3-D sampling: (feature_3d, kp_driving, kp_source)
+    -> (warped feature, occlusion map). The module is switched to ``"gather"`` for good (pass a copy)."""
+
+    def __init__(self, warping: WarpingModule):
+        super().__init__()
+        warping.set_grid_sample("gather")
+        self.warping = warping
+
+    def forward(self, feature_3d: torch.Tensor, kp_driving: torch.Tensor,
+                kp_source: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        out = self.warping(feature_3d, kp_driving=kp_driving, kp_source=kp_source)
+        return out["out"], out["occlusion_map"]

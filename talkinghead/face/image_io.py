@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import io
 import os
+import struct
 import warnings
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import InputLimitError, InvalidImageError
+from ..limits import Limits
 
-# Larger photos are refused before decoding (a 50 MP image is 150 MB as RGB uint8).
-MAX_IMAGE_PIXELS = 50_000_000
+# Larger photos are refused before decoding (a 50 MP image is 150 MB as RGB uint8); the pipeline
+# passes its configured limit (TALKINGHEAD_MAX_IMAGE_PIXELS).
+MAX_IMAGE_PIXELS = Limits.max_image_pixels
 _UINT16_TO_UINT8 = 257.0  # 65535 / 255
 
 
@@ -36,29 +40,55 @@ def load_image(source: str | os.PathLike | np.ndarray, max_pixels: int = MAX_IMA
     return np.ascontiguousarray(image)
 
 
-def _read_file(path: Path, max_pixels: int) -> np.ndarray:
-    from PIL import Image, ImageOps, UnidentifiedImageError
+def load_image_bytes(data: bytes, max_pixels: int = MAX_IMAGE_PIXELS, formats: tuple[str, ...] | None = None,
+                     what: str = "the upload") -> np.ndarray:
+    """:func:`load_image` for an encoded image in memory (an upload): RGB uint8 (H, W, 3).
 
+    ``formats`` restricts the Pillow decoders that may run (e.g. ``("JPEG", "PNG", "WEBP")`` for
+    uploads from the network); ``what`` names the data in error messages. Same errors as
+    :func:`load_image`."""
+    if not data:
+        raise InvalidImageError(f"{what} is empty; send a JPEG/PNG/WebP portrait photo")
+    return np.ascontiguousarray(_decode(io.BytesIO(data), what, max_pixels, formats))
+
+
+def _read_file(path: Path, max_pixels: int) -> np.ndarray:
     if not path.is_file():
         raise InvalidImageError(f"image file {path} does not exist (or is not a file); check the path")
     if path.stat().st_size == 0:
         raise InvalidImageError(f"image file {path} is empty; use a JPEG/PNG/WebP portrait photo")
+    return _decode(path, f"image file {path}", max_pixels, None)
+
+
+# What Pillow's decoders raise on corrupt or hostile data (found by fuzzing PNG/JPEG/GIF/TIFF/BMP/WebP):
+# truncated streams, bad chunk lengths, malformed EXIF (an IFDRational where an int belongs), ...
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, TypeError, EOFError, IndexError, KeyError, struct.error,
+                  ZeroDivisionError)
+
+
+def _decode(source, what: str, max_pixels: int, formats) -> np.ndarray:
+    """Pillow-decode a path or file object -> (H, W, 3) uint8, the size checked from the header first."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
+            with Image.open(source, formats=formats) as im:
                 if im.width * im.height > max_pixels:
-                    raise InputLimitError(f"image {path} is {im.width}x{im.height} pixels, more than the limit "
+                    raise InputLimitError(f"{what} is {im.width}x{im.height} pixels, more than the limit "
                                           f"of {max_pixels}; resize it first")
                 im.load()  # decodes fully: truncated files fail here
                 im = ImageOps.exif_transpose(im)
-                return _pil_to_rgb(im)
+                im.load()
+    except InputLimitError:  # a ValueError: must not be reported as a corrupt file below
+        raise
     except (Image.DecompressionBombWarning, Image.DecompressionBombError) as e:
-        raise InputLimitError(f"image {path} is too large to decode safely ({e}); resize it first") from e
+        raise InputLimitError(f"{what} is too large to decode safely ({e}); resize it first") from e
     except UnidentifiedImageError as e:
-        raise InvalidImageError(f"{path} is not an image Pillow can read; use a JPEG/PNG/WebP photo") from e
-    except (OSError, SyntaxError, ValueError) as e:  # truncated / corrupt data inside a known format
-        raise InvalidImageError(f"image file {path} is corrupt or truncated ({e}); re-export or re-download it") from e
+        raise InvalidImageError(f"{what} is not an image Pillow can read; use a JPEG/PNG/WebP photo") from e
+    except _DECODE_ERRORS as e:  # truncated / corrupt data inside a known format
+        raise InvalidImageError(f"{what} is corrupt or truncated ({e}); re-export or re-download it") from e
+    return _pil_to_rgb(im)
 
 
 def _pil_to_rgb(im) -> np.ndarray:

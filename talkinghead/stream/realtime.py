@@ -78,14 +78,22 @@ class RealtimeStream:
 
     # -- asyncio ----------------------------------------------------------------------------
     async def anext_frame(self) -> StreamFrame | None:
-        """``await`` version of :meth:`next_frame` (never blocks the event loop)."""
-        while True:
-            self.feed()
-            try:
-                frame = await asyncio.wait_for(self.session.aget(), FEED_PERIOD_S)
-                break
-            except asyncio.TimeoutError:
-                continue
+        """``await`` version of :meth:`next_frame` (never blocks the event loop).
+
+        One pending ``aget`` is polled with ``asyncio.wait`` (not ``wait_for``, whose cancel-on-timeout
+        can swallow a cancellation of the caller on Python 3.11: a closed peer's pacing task then never
+        ended and its session was never freed)."""
+        getter = asyncio.ensure_future(self.session.aget())
+        try:
+            while True:
+                self.feed()
+                done, _ = await asyncio.wait({getter}, timeout=FEED_PERIOD_S)
+                if done:
+                    frame = getter.result()
+                    break
+        finally:
+            if not getter.done():
+                getter.cancel()
         if frame is None:
             return None
         while (wait := self._due(frame) - self._clock()) > 0:

@@ -4,23 +4,25 @@ Routes
 ------
 ``GET /``                 the page (``static/index.html``): choose a portrait, speak or play a file, watch.
 ``GET /static/...``       its script and style (package files only).
-``POST /portrait``        body = image bytes (JPEG/PNG/WebP, at most ``max_upload_bytes``) -> ``{"portrait": id}``.
-                          The image is decoded and registered in memory; nothing is written to disk.
+``POST /portrait``        body = image bytes (JPEG/PNG/WebP/GIF/BMP/TIFF, at most ``max_upload_bytes`` and
+                          ``max_image_pixels``) -> ``{"portrait": id}``. The image is decoded (only those
+                          decoders) and registered in memory; nothing is written to disk; ids are random
+                          tokens looked up in memory, so no client string ever becomes a path.
 ``POST /offer``           JSON ``{"sdp", "type": "offer", "portrait": id | "default", "seed", "controls"}``
                           -> the SDP answer. The offer should carry one audio track (the speech; sendrecv,
                           so the avatar's audio comes back on it) and one video transceiver (recvonly).
 ``GET /health``           ``{"peers": n, "max_peers": m}``.
 
 Each peer connection gets its own :class:`~talkinghead.stream.webrtc.AvatarPeer` (one
-:class:`~talkinghead.stream.session.StreamSession`); closing or losing the connection frees it.
-The models are shared. Malformed or oversized requests get a 4xx with a one-line reason; more
+:class:`~talkinghead.stream.session.StreamSession`); closing or losing the connection frees it, and
+so does the end of its stream on the server's side (the session's ``max_audio_seconds`` reached, its
+input far behind real time, a failed session). The models are shared. Malformed or oversized requests get a 4xx with a one-line reason; more
 peers than ``max_peers`` get 503. The server binds 127.0.0.1 unless told otherwise.
 """
 
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 import logging
 import secrets
@@ -51,6 +53,8 @@ DEFAULT_PORTRAIT = "default"
 MAX_OFFER_BYTES = 256 * 1024  # an SDP offer is a few kB; anything near this is not one
 MAX_PORTRAITS = 8  # registered uploads kept in memory (least recently used dropped)
 PORTRAIT_ID_BYTES = 12
+UPLOAD_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")  # the only decoders an upload may reach
+END_GRACE_S = 1.0  # after a stream ends (input limit, failed session), its last packets leave before the close
 
 
 @dataclass
@@ -84,6 +88,7 @@ class AvatarServer:
         self._avatars: OrderedDict[str, object] = OrderedDict()
         self._register_lock = asyncio.Lock()  # one registration at a time (CPU heavy)
         self._starting = 0  # offers being set up (counted against max_peers)
+        self._reapers: set[asyncio.Task] = set()  # one per peer: drops it when its stream ends
 
     # -- app ---------------------------------------------------------------------------------
     def app(self) -> web.Application:
@@ -154,7 +159,7 @@ class AvatarServer:
         try:
             avatar = await self.avatar(params["portrait"])
             session = StreamSession(self.pipeline, avatar, params["seed"], window=self.config.window,
-                                    **params["controls"])
+                                    max_audio_seconds=self.config.limits.max_audio_seconds, **params["controls"])
         finally:
             self._starting -= 1
         peer = AvatarPeer(session, self.config.max_side, self.config.slack_s, self.config.margin_s)
@@ -171,7 +176,16 @@ class AvatarServer:
             await self._drop(pc, peer)
             raise RequestError(400, f"unusable SDP offer: {e}") from None
         peer.start()
+        reaper = asyncio.ensure_future(self._drop_when_ended(pc, peer))
+        self._reapers.add(reaper)
+        reaper.add_done_callback(self._reapers.discard)
         return web.json_response({"sdp": pc.localDescription.sdp, "type": pc.localDescription.type})
+
+    async def _drop_when_ended(self, pc, peer: AvatarPeer) -> None:
+        """A stream that ended on the server's side (input limit reached, session failed) frees its slot."""
+        await peer.ended.wait()
+        await asyncio.sleep(END_GRACE_S)
+        await self._drop(pc, peer)
 
     def _watch(self, pc, peer: AvatarPeer) -> None:
         @pc.on("track")
@@ -192,6 +206,8 @@ class AvatarServer:
         self._pcs.discard(pc)
 
     async def _shutdown(self, app) -> None:
+        for reaper in list(self._reapers):
+            reaper.cancel()
         await asyncio.gather(*(pc.close() for pc in list(self._pcs)), return_exceptions=True)
         await asyncio.gather(*(peer.close() for peer in list(self.peers)), return_exceptions=True)
         self.peers.clear()
@@ -202,7 +218,7 @@ def parse_offer(body: bytes) -> dict:
     """Validate an /offer body -> {"sdp", "portrait", "seed", "controls"} (RequestError 400 otherwise)."""
     try:
         data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # not JSON, a 5000-digit number, [[[[...
         raise RequestError(400, "body must be JSON: {\"sdp\": ..., \"type\": \"offer\"}") from None
     if not isinstance(data, dict):
         raise RequestError(400, "body must be a JSON object")
@@ -228,31 +244,11 @@ def parse_offer(body: bytes) -> dict:
 
 
 def decode_image(data: bytes, max_pixels: int) -> np.ndarray:
-    """Uploaded bytes -> (H, W, 3) uint8 RGB in memory; InvalidImageError / InputLimitError otherwise."""
-    import warnings
+    """Uploaded bytes -> (H, W, 3) uint8 RGB in memory (only the :data:`UPLOAD_FORMATS` decoders may
+    run); InvalidImageError / InputLimitError otherwise. Nothing touches the filesystem."""
+    from ..face.image_io import load_image_bytes
 
-    from PIL import Image, ImageOps, UnidentifiedImageError
-
-    from ..errors import InvalidImageError
-    from ..face import load_image
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as im:
-                if im.width * im.height > max_pixels:
-                    raise InputLimitError(f"image is {im.width}x{im.height} pixels; the limit is {max_pixels}")
-                im.load()
-                array = np.asarray(ImageOps.exif_transpose(im).convert("RGBA"))
-    except InputLimitError:
-        raise
-    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as e:
-        raise InputLimitError(f"image too large to decode safely ({e})") from e
-    except UnidentifiedImageError as e:
-        raise InvalidImageError("the upload is not an image Pillow can read; send a JPEG/PNG/WebP photo") from e
-    except (OSError, SyntaxError, ValueError) as e:
-        raise InvalidImageError(f"the image is corrupt or truncated ({e})") from e
-    return load_image(array, max_pixels=max_pixels)
+    return load_image_bytes(data, max_pixels, formats=UPLOAD_FORMATS, what="the uploaded image")
 
 
 @web.middleware

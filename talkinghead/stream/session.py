@@ -31,13 +31,17 @@ how the seeded noise is cut (see ``tests/test_stream.py`` for the measured bound
 
 Latency: frame ``i`` of a window can be computed once the audio up to the window's last frame plus
 the feature look-ahead has arrived: ``audio_needed(window)`` = ``40 (window + 2) + 12.5`` ms for
-the first frame of a window (412.5 ms at the default 8 frames, 252.5 ms at 4), plus compute. The
-motion model was trained on windows of at least 8 frames; smaller windows cut latency but leave
-the training distribution.
+the first frame of a window (172.5 ms at the default 2 frames, 412.5 ms at 8), plus compute. The
+shipped motion model is trained on windows of 2-64 frames, each after a clean prefix of up to 10
+frames, so 2-frame windows stay inside its training distribution. A denoising window costs about
+the same for 2 or 8 frames (the prefix dominates), so short windows trade throughput for latency:
+measured in ``benchmarks/bench_stream.py``.
 
 Memory stays bounded: audio waits in a queue of at most ``max_pending_s`` seconds (``push`` blocks
 beyond, which only a producer far ahead of real time meets), at most two windows wait for the
-renderer and at most ``max_ready_frames`` rendered frames wait for the consumer.
+renderer and at most ``max_ready_frames`` rendered frames wait for the consumer. A session's total
+audio is capped by ``max_audio_seconds`` (the pipeline's input limit, 1 h by default), so a client
+cannot hold a session forever.
 """
 
 from __future__ import annotations
@@ -63,8 +67,8 @@ from .timeline import AudioTimeline
 
 log = logging.getLogger(__name__)
 
-DEFAULT_WINDOW = 8  # frames per motion window: the shortest window the motion model is trained on
-RENDER_BATCH = 4  # frames per renderer call: as fast per frame as 8 (measured), and a window's first frame leaves early
+DEFAULT_WINDOW = 2  # frames per motion window: 80 ms, the Whisper block (the model trains on 2-64)
+RENDER_BATCH = 4  # frames per renderer call: cheaper per frame than 1 (measured: 15 vs 27 ms with paste-back)
 MAX_PENDING_SECONDS = 30.0  # audio queued ahead of the workers before push() waits
 MAX_READY_FRAMES = 25  # rendered frames (1 s) waiting for the consumer before the renderer waits
 LATENCY_HISTORY = 2000  # frames whose latency stats() summarises (the most recent ones)
@@ -134,13 +138,16 @@ class StreamSession:
         output_size: "full" (photo with the face pasted back) or "crop" (the head crop).
         idle_mouth: close the mouth on inserted silence (:mod:`talkinghead.stream.idle`).
         max_pending_s, max_ready_frames: queue bounds (memory; see the module docstring).
+        max_audio_seconds: total stream audio (pushed + inserted silence) after which ``push`` raises
+            :class:`~talkinghead.errors.InputLimitError` and no more silence is inserted; None: the
+            pipeline's ``config.limits.max_audio_seconds`` (1 h by default), ``math.inf``: no limit.
         **controls: :class:`~talkinghead.motion.controls.Controls` (pose_scale, expression, ...).
     """
 
     def __init__(self, pipeline, avatar, seed: int = 0, *, window: int = DEFAULT_WINDOW, prefix: int | None = None,
                  steps: int | None = None, guidance: float | None = None, output_size: str = "full",
                  idle_mouth: bool = True, max_pending_s: float = MAX_PENDING_SECONDS,
-                 max_ready_frames: int = MAX_READY_FRAMES, **controls):
+                 max_ready_frames: int = MAX_READY_FRAMES, max_audio_seconds: float | None = None, **controls):
         _check_int("seed", seed, 0, 2**63 - 1)
         _check_int("window", window, 1, 1000)
         _check_int("max_ready_frames", max_ready_frames, 1, 100_000)
@@ -148,6 +155,12 @@ class StreamSession:
             raise InvalidControlError(f"output_size must be one of {OUTPUT_SIZES}, got {output_size!r}")
         if not max_pending_s > 0:
             raise InvalidControlError(f"max_pending_s must be positive, got {max_pending_s!r}")
+        if max_audio_seconds is None:
+            max_audio_seconds = pipeline.config.limits.max_audio_seconds
+        if isinstance(max_audio_seconds, bool) or not isinstance(max_audio_seconds, (int, float)) \
+                or not max_audio_seconds > 0:
+            raise InvalidControlError(f"max_audio_seconds must be a positive number, got {max_audio_seconds!r}")
+        self.max_audio_seconds = float(max_audio_seconds)
         self.controls = Controls.from_kwargs(**controls)
         self.pipeline, self.seed, self.window = pipeline, int(seed), int(window)
         self.fps = FPS
@@ -202,6 +215,10 @@ class StreamSession:
             start = time.perf_counter()
             audio = self._input.convert(samples, sr)
             self.timings["input"] += time.perf_counter() - start
+            if (self._horizon + len(audio)) / SAMPLE_RATE > self.max_audio_seconds:
+                raise InputLimitError(f"the stream reached its limit of {self.max_audio_seconds:g} s of audio "
+                                      "(max_audio_seconds, TALKINGHEAD_MAX_AUDIO_SECONDS); finish() it and start "
+                                      "a new session")
             if self._first_push is None:
                 self._first_push = arrival
             self._enqueue(audio, False, arrival, block, timeout)
@@ -215,7 +232,7 @@ class StreamSession:
         if self._state != "open" or not self._push_lock.acquire(blocking=False):
             return 0
         try:
-            target = int(until_s * SAMPLE_RATE)
+            target = int(min(until_s, self.max_audio_seconds) * SAMPLE_RATE)
             if target <= self._horizon:
                 return 0
             now = time.monotonic()
@@ -413,8 +430,10 @@ class StreamSession:
 
     def _render_window(self, w: _Window) -> None:
         renderer = self.pipeline.renderer
-        for s in range(0, len(w.values), RENDER_BATCH):
-            images = self._timed("render", renderer.render, self.avatar, w.values[s:s + RENDER_BATCH], self._paste)
+        head = 1 if w.start == 0 else 0  # the stream's very first frame is drawn alone (first-frame latency)
+        edges = sorted({0, head, *range(head, len(w.values), RENDER_BATCH), len(w.values)})
+        for s, e in zip(edges, edges[1:]):
+            images = self._timed("render", renderer.render, self.avatar, w.values[s:e], self._paste)
             ready = time.monotonic()
             for j, image in enumerate(images, start=s):
                 frame = StreamFrame(w.start + j, image, w.audio[j], w.values[j], bool(w.inserted[j]),

@@ -118,6 +118,7 @@ class AvatarPeer:
         self.first_input_time: float | None = None
         self._tasks: list[asyncio.Task] = []
         self._closed = False
+        self.ended = asyncio.Event()  # set when the outgoing stream is over (input limit, failed session)
 
     def start(self) -> None:
         """Start pacing frames out (idle until audio arrives)."""
@@ -141,13 +142,23 @@ class AvatarPeer:
                 self.first_input_time = time.monotonic()
             try:
                 self.session.push(samples, sr, block=False)
-            except TalkingHeadError as e:  # far behind real time, or closed: this peer cannot go on
+            except TalkingHeadError as e:  # over a limit (far behind real time, total audio) or closed
                 log.warning("stopping peer input: %s", e)
+                self._end_session()
                 return
+
+    def _end_session(self) -> None:
+        """No more input: the stream ends after the frames of the audio received (then :attr:`ended`)."""
+        try:
+            self.session.finish()
+        except TalkingHeadError:
+            pass  # already finishing or closed: it ends anyway
 
     async def _pace(self) -> None:
         try:
             async for frame in self.realtime:
+                if self._closed:
+                    break
                 self.video.queue.offer(frame)
                 self.audio.queue.offer((frame.index, 0, frame.audio[:AUDIO_PACKET_SAMPLES]))
                 self.audio.queue.offer((frame.index, 1, frame.audio[AUDIO_PACKET_SAMPLES:]))
@@ -156,6 +167,7 @@ class AvatarPeer:
         finally:
             self.video.queue.offer(None)
             self.audio.queue.offer(None)
+            self.ended.set()
 
     async def close(self) -> None:
         """Cancel the tasks, stop the tracks and close the session (its threads are joined off-loop)."""
@@ -164,10 +176,11 @@ class AvatarPeer:
         self._closed = True
         for task in self._tasks:
             task.cancel()
+        # closing the session ends its frame stream, so the tasks end even if a cancellation got lost
+        await asyncio.get_running_loop().run_in_executor(None, self.session.close)
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self.video.stop()
         self.audio.stop()
-        await asyncio.get_running_loop().run_in_executor(None, self.session.close)
 
 
 def audio_frame_samples(frame) -> tuple[np.ndarray, int]:

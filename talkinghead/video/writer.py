@@ -14,7 +14,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from ..errors import TalkingHeadError
+from ..errors import VideoWriteError
 from ..paths import atomic_path
 from ..timing import SAMPLE_RATE
 
@@ -22,8 +22,15 @@ AUDIO_BITRATE = 96_000  # bits/s: transparent enough for speech
 AUDIO_CHUNK = 1024  # AAC frame size in samples
 
 
-class VideoWriteError(TalkingHeadError):
-    """The output video could not be written (bad path, full disk, encoder failure)."""
+def check_output_path(path: str | os.PathLike) -> Path:
+    """``path`` as a Path if a video can be written there (its folder exists, it is not a folder);
+    :class:`~talkinghead.errors.VideoWriteError` otherwise. Nothing is created."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise VideoWriteError(f"output folder {path.parent} does not exist; create it first")
+    if path.is_dir():
+        raise VideoWriteError(f"output {path} is a folder; give a file name such as {path / 'out.mp4'}")
+    return path
 
 
 class VideoWriter:
@@ -45,9 +52,7 @@ class VideoWriter:
 
     def __init__(self, path: str | os.PathLike, fps: int, audio: np.ndarray | None = None,
                  sample_rate: int = SAMPLE_RATE, crf: int = 20, preset: str = "veryfast"):
-        self.path = Path(path)
-        if not self.path.parent.is_dir():
-            raise VideoWriteError(f"output folder {self.path.parent} does not exist; create it first")
+        self.path = check_output_path(path)
         self.fps = int(fps)
         self.audio = None if audio is None else np.asarray(audio, np.float32).reshape(-1)
         self.sample_rate = int(sample_rate)

@@ -41,6 +41,9 @@ APPEARANCE_SIZES = {
     "official": AppearanceFeatureExtractorConfig(),
     # The reference folder's small test configuration (10,032 parameters).
     "small": AppearanceFeatureExtractorConfig(block_expansion=8, max_features=64, reshape_channel=4, num_resblocks=2),
+    # Ours, for fast tests: depth 4 instead of 16 (goes with WARPING_SIZES["tiny"]).
+    "tiny": AppearanceFeatureExtractorConfig(block_expansion=8, max_features=16, reshape_channel=4, reshape_depth=4,
+                                             num_resblocks=1),
 }
 
 

@@ -12,6 +12,12 @@ repository ``KwaiVGI/LivePortrait``, now also ``KlingTeam/LivePortrait``, keeps 
 
 Every file must match our modules key for key and shape for shape (``strict=True``).
 The official release publishes no checksums, so the strict key/shape match is the check.
+
+A folder may also hold :data:`WEIGHTS_CONFIG_FILE` (ours, not part of the release): JSON with
+``"networks"`` (a :class:`LivePortraitConfig` as a dict, for weights at other sizes, e.g. the
+random test weights :func:`save_liveportrait` writes) and ``"renderer"`` (settings of
+:class:`~talkinghead.render.liveportrait_renderer.LivePortraitRendererConfig` that go with them).
+Without it the official sizes are used.
 """
 
 from __future__ import annotations
@@ -26,13 +32,14 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
+from ...config import from_dict, to_dict
 from ...errors import ModelNotFoundError, TalkingHeadError
-from ...paths import cache_dir
-from .appearance import AppearanceFeatureExtractor, AppearanceFeatureExtractorConfig
-from .motion_extractor import MotionExtractor, MotionExtractorConfig
+from ...paths import atomic_path, cache_dir
+from .appearance import APPEARANCE_SIZES, AppearanceFeatureExtractor, AppearanceFeatureExtractorConfig
+from .motion_extractor import MOTION_EXTRACTOR_SIZES, MotionExtractor, MotionExtractorConfig
 from .retargeting import CHECKPOINT_GROUPS, StitchingRetargeting, StitchingRetargetingConfig
-from .spade import SPADEGenerator, SPADEGeneratorConfig
-from .warping import WarpingModule, WarpingModuleConfig
+from .spade import SPADE_SIZES, SPADEGenerator, SPADEGeneratorConfig
+from .warping import WARPING_SIZES, WarpingModule, WarpingModuleConfig
 
 REGISTRY_NAME = "liveportrait"
 HUB_ID = "KwaiVGI/LivePortrait"
@@ -45,6 +52,7 @@ CHECKPOINT_FILES = {
     "stitching_retargeting": "retargeting_models/stitching_retargeting_module.pth",
 }
 STATE_DICT_KEYS_JSON = Path(__file__).with_name("state_dict_keys.json")
+WEIGHTS_CONFIG_FILE = "talkinghead.json"  # optional, ours: sizes + renderer settings of a weights folder
 _HUB_ID_PATTERN = re.compile(r"^[\w.-]+/[\w.-]+$")
 _DATA_PARALLEL_PREFIX = "module."
 
@@ -59,6 +67,17 @@ class LivePortraitConfig:
     warping_module: WarpingModuleConfig = field(default_factory=WarpingModuleConfig)
     spade_generator: SPADEGeneratorConfig = field(default_factory=SPADEGeneratorConfig)
     stitching_retargeting: StitchingRetargetingConfig = field(default_factory=StitchingRetargetingConfig)
+
+
+def liveportrait_config(size: str = "official") -> LivePortraitConfig:
+    """The networks at one of the registered sizes: "official" (the release), "small" (the reference
+    folder's test sizes, 256 px input) or "tiny" (ours, fast tests at 64 px input). MLPs keep their real size."""
+    registries = (APPEARANCE_SIZES, MOTION_EXTRACTOR_SIZES, WARPING_SIZES, SPADE_SIZES)
+    if size not in APPEARANCE_SIZES:
+        raise TalkingHeadError(f"unknown LivePortrait size {size!r}; available: {sorted(APPEARANCE_SIZES)}")
+    appearance, motion, warping, spade = (registry[size] for registry in registries)
+    return LivePortraitConfig(appearance_feature_extractor=appearance, motion_extractor=motion,
+                              warping_module=warping, spade_generator=spade)
 
 
 class LivePortraitModels(nn.Module):
@@ -145,6 +164,21 @@ def resolve_weights_dir(name_or_path: str | os.PathLike | None = REGISTRY_NAME) 
                              + _download_hint(default_weights_dir()))
 
 
+def read_weights_config(root: Path) -> dict:
+    """``root/talkinghead.json`` as ``{"networks": {...}, "renderer": {...}}`` ({} when absent)."""
+    path = Path(root) / WEIGHTS_CONFIG_FILE
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as e:
+        raise TalkingHeadError(f"cannot read {path}: {e}; fix or delete it (it is optional)") from e
+    unknown = sorted(set(data) - {"networks", "renderer"}) if isinstance(data, dict) else ["<not an object>"]
+    if unknown:
+        raise TalkingHeadError(f"{path}: unknown top-level keys {unknown}; expected 'networks' and/or 'renderer'")
+    return data
+
+
 def _read_checkpoint(path: Path) -> dict:
     try:
         raw = torch.load(path, map_location="cpu", weights_only=True)
@@ -189,10 +223,13 @@ def load_liveportrait(name_or_path: str | os.PathLike | None = REGISTRY_NAME,
     ``name_or_path``: ``"liveportrait"`` (looks in :func:`default_weights_dir`), a local folder
     in the official layout (itself or its ``liveportrait/`` subfolder), or a Hugging Face id such
     as ``"KwaiVGI/LivePortrait"`` (downloads the five files once).  ``device`` None picks CUDA
-    when available.  ``config`` overrides the official sizes (for tests with small weights).
+    when available.  ``config`` overrides the sizes; without it they come from the folder's
+    :data:`WEIGHTS_CONFIG_FILE` when present, else the official ones.
     Raises :class:`ModelNotFoundError` with download instructions when files are missing.
     """
     root = resolve_weights_dir(name_or_path)
+    if config is None and "networks" in (settings := read_weights_config(root)):
+        config = from_dict(LivePortraitConfig, settings["networks"])
     with torch.device("meta"):  # no random init of ~130M parameters that the checkpoints replace
         models = LivePortraitModels(config)
     for name, rel in CHECKPOINT_FILES.items():
@@ -203,3 +240,33 @@ def load_liveportrait(name_or_path: str | os.PathLike | None = REGISTRY_NAME,
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     return models.float().to(device).eval()
+
+
+def save_liveportrait(models: LivePortraitModels, folder: str | os.PathLike, renderer: dict | None = None) -> Path:
+    """Write ``models`` in the official layout and formats under ``folder`` (each file atomically),
+    plus :data:`WEIGHTS_CONFIG_FILE` recording their sizes and optional ``renderer`` settings.
+
+    For random-weight test folders and converted weights; :func:`load_liveportrait` reads it back.
+    """
+    folder = Path(folder)
+    for name, rel in CHECKPOINT_FILES.items():
+        module = getattr(models, name)
+        if name == "stitching_retargeting":
+            state = {group: getattr(module, ours).state_dict() for ours, group in CHECKPOINT_GROUPS.items()}
+        else:
+            state = module.state_dict()
+        _atomic_save(lambda tmp, state=state: torch.save(state, tmp), folder / rel)
+    settings = {"networks": to_dict(models.config), **({"renderer": renderer} if renderer else {})}
+    text = json.dumps(settings, indent=1, sort_keys=True)
+    _atomic_save(lambda tmp: tmp.write_text(text, encoding="utf-8"), folder / WEIGHTS_CONFIG_FILE)
+    return folder
+
+
+def _atomic_save(write, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = atomic_path(path)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -50,6 +50,7 @@ MOTION_EXTRACTOR_SIZES = {
     "official": MotionExtractorConfig(),
     # The reference folder's small test configuration (94,424 parameters).
     "small": MotionExtractorConfig(depths=(1, 1, 2, 1), dims=(8, 16, 32, 64)),
+    "tiny": MotionExtractorConfig(depths=(1, 1, 2, 1), dims=(8, 16, 32, 64)),  # = small (already fast)
 }
 
 

@@ -21,7 +21,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-SPADE_HIDDEN = 128  # width of SPADE's shared conv, fixed in the release
+SPADE_HIDDEN = 128  # width of SPADE's shared conv, fixed in the release (``hidden`` changes it for tests)
 SPADE_LEAKY_SLOPE = 0.2
 INSTANCE_NORM_EPS = 1e-5
 NUM_MIDDLE_BLOCKS = 6
@@ -37,6 +37,7 @@ class SPADEGeneratorConfig:
     max_features: int = 512
     num_down_blocks: int = 2
     out_channels: int = 64
+    hidden: int = SPADE_HIDDEN  # ours: SPADE's shared-conv width; only the release value loads official weights
 
     @property
     def input_channels(self) -> int:
@@ -47,6 +48,8 @@ SPADE_SIZES = {
     "official": SPADEGeneratorConfig(),
     # The reference folder's small test configuration (1,622,124 parameters).
     "small": SPADEGeneratorConfig(block_expansion=4, max_features=16, out_channels=8),
+    # Ours, for fast tests: the small config with a 16-wide SPADE hidden layer.
+    "tiny": SPADEGeneratorConfig(block_expansion=4, max_features=16, out_channels=8, hidden=16),
 }
 
 
@@ -85,33 +88,33 @@ class SpectralNormConv2d(nn.Module):
 class SPADE(nn.Module):
     """Instance norm (no affine) modulated by gamma/beta predicted from the segmap."""
 
-    def __init__(self, norm_nc: int, label_nc: int):
+    def __init__(self, norm_nc: int, label_nc: int, hidden: int = SPADE_HIDDEN):
         super().__init__()
-        self.mlp_shared = nn.Sequential(nn.Conv2d(label_nc, SPADE_HIDDEN, kernel_size=3, padding=1), nn.ReLU())
-        self.mlp_gamma = nn.Conv2d(SPADE_HIDDEN, norm_nc, kernel_size=3, padding=1)
-        self.mlp_beta = nn.Conv2d(SPADE_HIDDEN, norm_nc, kernel_size=3, padding=1)
+        self.mlp_shared = nn.Sequential(nn.Conv2d(label_nc, hidden, kernel_size=3, padding=1), nn.ReLU())
+        self.mlp_gamma = nn.Conv2d(hidden, norm_nc, kernel_size=3, padding=1)
+        self.mlp_beta = nn.Conv2d(hidden, norm_nc, kernel_size=3, padding=1)
 
     def forward(self, x: torch.Tensor, segmap: torch.Tensor) -> torch.Tensor:  # (B, C, H, W), (B, L, h, w)
         normalized = F.instance_norm(x, eps=INSTANCE_NORM_EPS)
         segmap = F.interpolate(segmap, size=x.shape[2:], mode="nearest")
-        hidden = self.mlp_shared(segmap)  # (B, 128, H, W)
+        hidden = self.mlp_shared(segmap)  # (B, hidden, H, W)
         return normalized * (1 + self.mlp_gamma(hidden)) + self.mlp_beta(hidden)
 
 
 class SPADEResBlock(nn.Module):
     """x_s + conv_1(act(SPADE(conv_0(act(SPADE(x)))))); x_s = conv_s(SPADE_s(x)) if fin != fout else x."""
 
-    def __init__(self, fin: int, fout: int, label_nc: int):
+    def __init__(self, fin: int, fout: int, label_nc: int, hidden: int = SPADE_HIDDEN):
         super().__init__()
         middle = min(fin, fout)
         self.conv_0 = SpectralNormConv2d(fin, middle, kernel_size=3)
         self.conv_1 = SpectralNormConv2d(middle, fout, kernel_size=3)
-        self.norm_0 = SPADE(fin, label_nc)
-        self.norm_1 = SPADE(middle, label_nc)
+        self.norm_0 = SPADE(fin, label_nc, hidden)
+        self.norm_1 = SPADE(middle, label_nc, hidden)
         self.learned_shortcut = fin != fout
         if self.learned_shortcut:
             self.conv_s = SpectralNormConv2d(fin, fout, kernel_size=1, bias=False)
-            self.norm_s = SPADE(fin, label_nc)
+            self.norm_s = SPADE(fin, label_nc, hidden)
 
     @staticmethod
     def _act(x: torch.Tensor) -> torch.Tensor:
@@ -133,9 +136,9 @@ class SPADEGenerator(nn.Module):
         c = cfg.input_channels
         self.fc = nn.Conv2d(c, 2 * c, kernel_size=3, padding=1)
         for i in range(NUM_MIDDLE_BLOCKS):
-            setattr(self, f"G_middle_{i}", SPADEResBlock(2 * c, 2 * c, c))
-        self.up_0 = SPADEResBlock(2 * c, c, c)
-        self.up_1 = SPADEResBlock(c, cfg.out_channels, c)
+            setattr(self, f"G_middle_{i}", SPADEResBlock(2 * c, 2 * c, c, cfg.hidden))
+        self.up_0 = SPADEResBlock(2 * c, c, c, cfg.hidden)
+        self.up_1 = SPADEResBlock(c, cfg.out_channels, c, cfg.hidden)
         upscale = max(cfg.upscale, 1)
         layers = [nn.Conv2d(cfg.out_channels, NUM_RGB * upscale**2, kernel_size=3, padding=1)]
         if upscale > 1:

@@ -71,6 +71,10 @@ WARPING_SIZES = {
     # The reference folder's small test configuration (931,883 parameters).
     "small": WarpingModuleConfig(block_expansion=4, max_features=64, reshape_channel=4,
                                  dense_motion_params=DenseMotionConfig(block_expansion=4, max_features=32, compress=2)),
+    # Ours, for fast tests: depth 4 and a 2-level hourglass, so 16 x 16 features (64 px input) work.
+    "tiny": WarpingModuleConfig(block_expansion=4, max_features=16, reshape_channel=4,
+                                dense_motion_params=DenseMotionConfig(block_expansion=4, max_features=16, num_blocks=2,
+                                                                      reshape_depth=4, compress=2)),
 }
 
 
