@@ -29,12 +29,11 @@ def astronaut() -> np.ndarray:
     return skimage.data.astronaut()
 
 
-@pytest.fixture(scope="session")
-def tiny_motion_model(tmp_path_factory) -> str:
+def save_tiny_motion_model(path, perturb: float = 0.02) -> str:
     """A tiny motion DiT with random weights in the shipped checkpoint format (on tiny.en features).
 
-    The weights are perturbed because adaLN-zero starts as the zero function: like a trained model,
-    every output then depends on its inputs. Fast, and no weights downloaded.
+    ``perturb``: adaLN-zero starts as the zero function; perturbed weights make every output depend
+    on its inputs like a trained model's (0 keeps the motion at the model's mean: quiet, in range).
     """
     import dataclasses
 
@@ -47,7 +46,12 @@ def tiny_motion_model(tmp_path_factory) -> str:
     torch.manual_seed(0)
     model = MotionDiT(dit_config("tiny", audio_dim=768)).eval()
     for p in model.parameters():
-        p.data.add_(0.02 * torch.randn_like(p))
+        p.data.add_(perturb * torch.randn_like(p))
     audio = {"encoder": "tiny.en", "window": dataclasses.asdict(WindowConfig()), "dim": 768}
-    path = tmp_path_factory.mktemp("tiny-motion") / "tiny.safetensors"
     return str(save_motion_model(model, path, audio=audio, extra={"note": "random weights (tests)"}))
+
+
+@pytest.fixture(scope="session")
+def tiny_motion_model(tmp_path_factory) -> str:
+    """:func:`save_tiny_motion_model` once per test session (fast; no weights downloaded)."""
+    return save_tiny_motion_model(tmp_path_factory.mktemp("tiny-motion") / "tiny.safetensors")

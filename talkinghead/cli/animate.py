@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from .controls import add_renderer_flags
+
 
 def add_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("animate", help="portrait + motion file (.npz/.csv) -> mp4 (no audio model needed)")
@@ -13,10 +15,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", default="animated.mp4", help="output mp4")
     p.add_argument("--output-size", default="full", choices=("full", "crop"))
     p.add_argument("--device", default=None, help="torch device (cpu, cuda)")
-    p.add_argument("--renderer", default="warp", choices=("warp", "liveportrait"),
-                   help="warp (default, no weights) or liveportrait (neural, needs the official weights; GPU)")
-    p.add_argument("--renderer-weights", default=None, metavar="PATH",
-                   help="liveportrait weights: folder or hub id (default: the talkinghead cache)")
+    add_renderer_flags(p)
     return p
 
 

@@ -35,3 +35,14 @@ def controls_from_args(args) -> dict:
                 expression_intensity=intensity, mouth_scale=args.mouth_scale,
                 gaze=None if args.gaze is None else tuple(args.gaze), blink_rate=args.blink_rate,
                 output_size=args.output_size)
+
+
+RENDERER_CHOICES = ("warp", "liveportrait")  # = talkinghead.render.registry.RENDERERS (no torch import at --help)
+
+
+def add_renderer_flags(p: argparse.ArgumentParser) -> None:
+    """``--renderer`` / ``--renderer-weights``, shared by generate, animate, stream and serve."""
+    p.add_argument("--renderer", default="warp", choices=RENDERER_CHOICES,
+                   help="warp (default, no weights) or liveportrait (neural, needs the official weights; GPU)")
+    p.add_argument("--renderer-weights", default=None, metavar="PATH",
+                   help="liveportrait weights: folder or hub id (default: the talkinghead cache)")

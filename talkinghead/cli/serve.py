@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from .controls import add_renderer_flags
+
 
 def add_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="WebRTC server + web page: speak, and the avatar answers live")
@@ -16,10 +18,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--max-side", type=int, default=720, help="largest side of the video sent (default 720)")
     p.add_argument("--model", default=None, help="motion model: name, .safetensors path or hub id")
     p.add_argument("--device", default=None, help="torch device (cpu, cuda)")
-    p.add_argument("--renderer", default="warp", choices=("warp", "liveportrait"),
-                   help="warp (default, no weights) or liveportrait (neural, needs the official weights; GPU)")
-    p.add_argument("--renderer-weights", default=None, metavar="PATH",
-                   help="liveportrait weights: folder or hub id (default: the talkinghead cache)")
+    add_renderer_flags(p)
     return p
 
 

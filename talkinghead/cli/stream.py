@@ -7,7 +7,7 @@ import json
 import threading
 import time
 
-from .controls import add_control_flags, controls_from_args
+from .controls import add_control_flags, add_renderer_flags, controls_from_args
 
 DEFAULT_CHUNK_MS = 20  # what a live source delivers per packet
 
@@ -28,10 +28,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
                         "8 gives the model more context at 240 ms more latency)")
     p.add_argument("--model", default=None, help="motion model: name, .safetensors path or hub id")
     p.add_argument("--device", default=None, help="torch device (cpu, cuda)")
-    p.add_argument("--renderer", default="warp", choices=("warp", "liveportrait"),
-                   help="warp (default, no weights) or liveportrait (neural, needs the official weights; GPU)")
-    p.add_argument("--renderer-weights", default=None, metavar="PATH",
-                   help="liveportrait weights: folder or hub id (default: the talkinghead cache)")
+    add_renderer_flags(p)
     add_control_flags(p)
     return p
 
