@@ -55,7 +55,7 @@ def run(args) -> int:
         size = _frame_size(load_image(args.portrait, max_pixels=limits.max_image_pixels), options["output_size"])
         sinks.append(VirtualCameraSink(size[1], size[0], FPS, args.camera_device))
         print(f"virtual camera: {sinks[-1].device}")
-    audio = load_audio(args.audio, max_seconds=limits.max_audio_seconds)  # the session's limit too
+    audio = load_audio(args.audio, max_seconds=limits.max_audio_seconds)  # the input limit, before any model loads
     if args.out:
         sinks.append(FileSink(args.out, audio))
     try:

@@ -39,14 +39,16 @@ measured in ``benchmarks/bench_stream.py``.
 
 Memory stays bounded: audio waits in a queue of at most ``max_pending_s`` seconds (``push`` blocks
 beyond, which only a producer far ahead of real time meets), at most two windows wait for the
-renderer and at most ``max_ready_frames`` rendered frames wait for the consumer. A session's total
-audio is capped by ``max_audio_seconds`` (the pipeline's input limit, 1 h by default), so a client
+renderer and at most ``max_ready_frames`` rendered frames wait for the consumer, so a session runs
+for hours in constant memory. ``max_audio_seconds`` caps a session's total audio: unlimited by
+default for library use; ``talkinghead serve`` sets it to its input limit per peer, so a client
 cannot hold a session forever.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections import deque
@@ -139,15 +141,15 @@ class StreamSession:
         idle_mouth: close the mouth on inserted silence (:mod:`talkinghead.stream.idle`).
         max_pending_s, max_ready_frames: queue bounds (memory; see the module docstring).
         max_audio_seconds: total stream audio (pushed + inserted silence) after which ``push`` raises
-            :class:`~talkinghead.errors.InputLimitError` and no more silence is inserted; None: the
-            pipeline's ``config.limits.max_audio_seconds`` (1 h by default), ``math.inf``: no limit.
+            :class:`~talkinghead.errors.InputLimitError` and no more silence is inserted (default: no
+            limit; servers pass their ``Limits.max_audio_seconds``).
         **controls: :class:`~talkinghead.motion.controls.Controls` (pose_scale, expression, ...).
     """
 
     def __init__(self, pipeline, avatar, seed: int = 0, *, window: int = DEFAULT_WINDOW, prefix: int | None = None,
                  steps: int | None = None, guidance: float | None = None, output_size: str = "full",
                  idle_mouth: bool = True, max_pending_s: float = MAX_PENDING_SECONDS,
-                 max_ready_frames: int = MAX_READY_FRAMES, max_audio_seconds: float | None = None, **controls):
+                 max_ready_frames: int = MAX_READY_FRAMES, max_audio_seconds: float = math.inf, **controls):
         _check_int("seed", seed, 0, 2**63 - 1)
         _check_int("window", window, 1, 1000)
         _check_int("max_ready_frames", max_ready_frames, 1, 100_000)
@@ -155,8 +157,6 @@ class StreamSession:
             raise InvalidControlError(f"output_size must be one of {OUTPUT_SIZES}, got {output_size!r}")
         if not max_pending_s > 0:
             raise InvalidControlError(f"max_pending_s must be positive, got {max_pending_s!r}")
-        if max_audio_seconds is None:
-            max_audio_seconds = pipeline.config.limits.max_audio_seconds
         if isinstance(max_audio_seconds, bool) or not isinstance(max_audio_seconds, (int, float)) \
                 or not max_audio_seconds > 0:
             raise InvalidControlError(f"max_audio_seconds must be a positive number, got {max_audio_seconds!r}")
