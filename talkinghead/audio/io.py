@@ -98,15 +98,21 @@ def _to_model_format(samples: np.ndarray, source_sr: int, what: str) -> np.ndarr
     return mono
 
 
+def _float_samples(samples, what: str) -> np.ndarray:
+    """Numpy or torch samples, integer PCM or float -> a float32 numpy array (same shape)."""
+    if hasattr(samples, "detach"):  # torch tensor
+        samples = samples.detach().cpu().numpy()
+    samples = np.asarray(samples)
+    if samples.dtype.kind in "iu":
+        return pcm_to_float(samples)
+    if samples.dtype.kind != "f":
+        raise InvalidAudioError(f"{what} must hold numbers, got dtype {samples.dtype}")
+    return samples.astype(np.float32, copy=False)
+
+
 def _array_channels_last(array) -> np.ndarray:
     """Any numpy/torch array -> float32 ``(n, channels)``."""
-    if hasattr(array, "detach"):  # torch tensor
-        array = array.detach().cpu().numpy()
-    array = np.asarray(array)
-    if array.dtype.kind in "iu":
-        array = pcm_to_float(array)
-    elif array.dtype.kind != "f":
-        raise InvalidAudioError(f"audio array must hold numbers, got dtype {array.dtype}")
+    array = _float_samples(array, "audio array")
     if array.ndim == 1:
         array = array[:, None]
     elif array.ndim == 2:
@@ -282,15 +288,7 @@ def _frame_to_channels_last(frame) -> np.ndarray:
 
 def chunk_to_mono(chunk) -> np.ndarray:
     """``(n,)`` or ``(n, channels)`` float/int samples (numpy or torch) -> ``(n,)`` float32."""
-    if hasattr(chunk, "detach"):  # torch tensor
-        chunk = chunk.detach().cpu().numpy()
-    samples = np.asarray(chunk)
-    if samples.dtype.kind in "iu":
-        samples = pcm_to_float(samples)
-    elif samples.dtype.kind == "f":
-        samples = samples.astype(np.float32, copy=False)
-    else:
-        raise InvalidAudioError(f"audio chunk must hold numbers, got dtype {samples.dtype}")
+    samples = _float_samples(chunk, "audio chunk")
     if samples.ndim == 2:
         samples = samples.mean(axis=1, dtype=np.float64).astype(np.float32)
     elif samples.ndim != 1:
