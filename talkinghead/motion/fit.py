@@ -9,7 +9,8 @@ Per frame, alternately (``iterations`` times, batched over frames in numpy float
 1. **Pose**: a weak-perspective similarity ``pixels ~ s * O @ X + t`` (O = the first two rows of
    a rotation) of the current face estimate ``X`` to the observed points, weighted by MediaPipe's
    rigid Procrustes landmarks (:data:`talkinghead.face.landmarks.POSE_WEIGHTS`) damped where the
-   rig moves them; closed form (weighted affine fit, then the nearest scaled orthonormal rows).
+   rig moves them; closed form (weighted affine fit, then the nearest rotation). With observed
+   depth the rotation's third row is fitted too (:data:`DEPTH_WEIGHT`).
 2. **Expression**: the rig coefficients under that pose, by box-constrained least squares
    (expression in [0, 1], gaze in [-1, 1]) with landmark-group weights (mouth 3, eyes, irises and
    brows 2, face oval 0.3, the rest 1), solved exactly by a batched projected-Newton method.
@@ -30,8 +31,9 @@ pucker does, so frame by frame such channels read as 0. Unknown face, many frame
 sequence and every frame is fitted against it, so changes between frames are read in full (at
 rest each channel keeps what a single photo shows).
 
-Only x, y of the observed landmarks are used (MediaPipe's z is not on the same footing). The
-pose is returned relative to a canonical->image similarity ``to_image`` (given, e.g. the avatar's
+Observed depth (MediaPipe's z, third column) informs the pose only, as a third row of the
+affine fit (see :func:`weak_perspective_fit`); the expression is fitted to x, y alone. The pose
+is returned relative to a canonical->image similarity ``to_image`` (given, e.g. the avatar's
 own, or chosen from the data: median scale, no rotation, median head position). With ``identity``
 from :func:`identity_from`, ``Rig(identity).image_landmarks(result.motion(), result.to_image)``
 reproduces the input.
@@ -61,6 +63,13 @@ GROUP_WEIGHTS = {  # landmark group -> weight in the expression fit (others 1)
     "face_oval": (L.FACE_OVAL, 0.3),  # mostly identity (jaw shape, cheeks, hairline)
 }
 RIGID_MOTION_SCALE = 0.03  # IOD; a pose landmark the rig moves by this much counts half in the pose fit
+# Weight of the observed depth row against the x and y rows when the pose's rotation is taken from
+# the affine fit (1: all three coordinates alike, as face.pose and MediaPipe's own face-geometry
+# Procrustes treat its 3-D landmarks). x, y alone fix yaw and roll well but pitch only weakly: a
+# nodding head moves its points vertically by depth * sin(pitch), which on a face of unknown
+# proportions is confounded with a longer nose or a lower forehead, while MediaPipe's z changes by
+# height * sin(pitch) with a 3x longer lever (forehead to chin).
+DEPTH_WEIGHT = 1.0
 DEFAULT_ITERATIONS = 4  # pose <-> expression alternations
 NEWTON_STEPS = 30  # projected-Newton iterations per expression solve (few are used when warm)
 LINE_SEARCH_STEPS = 12  # step sizes 1, 1/2, ... 1/2048
@@ -123,6 +132,9 @@ def fit(landmarks, identity: np.ndarray | None = None, to_image=None, *, basis: 
         ridge: float = DEFAULT_RIDGE) -> FitResult:
     """Fit pose + expression + gaze to (T, 478, 2|3) or (478, 2|3) landmarks in image/crop pixels.
 
+    A third column is observed depth (MediaPipe's z: smaller is nearer, any unit and origin); it
+    steadies the head's rotation, pitch above all (:data:`DEPTH_WEIGHT`). Pass only x, y to ignore it.
+
     identity: (478, 3) neutral face in the canonical frame; default the motion space's rest face
     (:func:`~talkinghead.motion.shape.rest_identity`). basis: its rig (default: built for it).
     to_image: the (2, 3) canonical->image similarity the pose is expressed against (default: chosen
@@ -138,7 +150,7 @@ def fit(landmarks, identity: np.ndarray | None = None, to_image=None, *, basis: 
 
 def _fit(q, identity, to_image, basis, shape_modes, iterations, ridge, *, signed: bool = False,
          centre: np.ndarray | None = None, prior_std: float = EXPRESSION_PRIOR_STD) -> FitResult:
-    """:func:`fit` on checked (T, 478, 2) landmarks.
+    """:func:`fit` on checked (T, 478, 2|3) landmarks.
 
     signed: expression within :data:`CHANGE_RANGE` instead of [0, 1]. centre: (31,) rig coefficients
     the channels' Gaussian prior (std ``prior_std``) pulls towards; default 0 for an unknown face and
@@ -155,14 +167,15 @@ def _fit(q, identity, to_image, basis, shape_modes, iterations, ridge, *, signed
     X0 = rig.identity  # (478, 3)
     w_pose, w_expr = _weights(rig.basis)
     H = np.einsum("kna,lnb->klab", F * w_expr[None, :, None], F)  # (K, K, 3, 3), frame-independent
+    xy = q[..., :2]  # (T, 478, 2)
     coeffs = np.zeros((q.shape[0], len(F)))
     for _ in range(max(1, int(iterations))):
         s, O, t = weak_perspective_fit(X0 + np.einsum("tk,knd->tnd", coeffs, F), q, w_pose)
-        coeffs = _solve_coefficients(q, X0, F, H, s, O, t, w_expr, lo, hi, prior, mean, ridge, coeffs)
+        coeffs = _solve_coefficients(xy, X0, F, H, s, O, t, w_expr, lo, hi, prior, mean, ridge, coeffs)
     face = X0 + np.einsum("tk,knd->tnd", coeffs, F)  # (T, 478, 3)
     s, O, t = weak_perspective_fit(face, q, w_pose)
     model = s[:, None, None] * np.matmul(face, O.transpose(0, 2, 1)) + t[:, None, :]
-    residual = np.sqrt(((model - q) ** 2).sum(-1).mean(-1))
+    residual = np.sqrt(((model - xy) ** 2).sum(-1).mean(-1))
     A = _reference_transform(s, O, t) if to_image is None else _check_similarity(to_image)
     pose = _pose_from_similarity(s, O, t, A)
     n_expr = len(EXPRESSION_NAMES)
@@ -211,7 +224,7 @@ def fit_same_face(landmarks, to_image=None, *, basis: np.ndarray | None = None,
     (a registered avatar driven by motion) are recovered up to a per-channel constant.
     Returns a :class:`FitResult` whose ``identity`` is the sequence's rest face (shape modes zero).
     """
-    q = _check_landmarks(landmarks)  # (T, 478, 2)
+    q = _check_landmarks(landmarks)  # (T, 478, 2|3)
     single = _fit(q, None, to_image, basis, None, iterations, ridge)
     face = identity_from(q, single, iterations=0).mean(axis=0)  # (478, 3)
     n_expr = len(EXPRESSION_NAMES)
@@ -240,7 +253,7 @@ def identity_from(landmarks, fitted: FitResult, iterations: int = 3) -> np.ndarr
     An open-mouthed or smiling portrait thus yields a closed, neutral face (as far as the rig's
     channels explain its expression; a fully closed eye cannot be opened from one photo).
     """
-    points = _check_landmarks(landmarks)  # (T, 478, 2)
+    points = _check_landmarks(landmarks)[..., :2]  # (T, 478, 2)
     coeffs = fitted.channels  # (T, 31)
     if coeffs.shape[0] != points.shape[0]:
         raise InvalidControlError(f"fit has {coeffs.shape[0]} frames but landmarks have {points.shape[0]}")
@@ -255,20 +268,35 @@ def identity_from(landmarks, fitted: FitResult, iterations: int = 3) -> np.ndarr
 
 
 # ======================================================================= pose
-def weak_perspective_fit(shape: np.ndarray, q: np.ndarray, w: np.ndarray):
-    """Weighted ``q ~ s O X + t`` for (T, N, 3) model points X and (T, N, 2) observations.
+def weak_perspective_fit(shape: np.ndarray, q: np.ndarray, w: np.ndarray, depth_weight: float = DEPTH_WEIGHT):
+    """Weighted ``q ~ s O X + t`` for (T, N, 3) model points X and (T, N, 2|3) observations.
 
+    A weighted affine fit of the observed coordinates to X, then the rotation nearest to its rows
+    (the polar factor of the rows weighted by ``[1, 1, depth_weight ** 2]``). Observed depth (a
+    third column) enters only through the rotation: its row is rescaled to the x, y rows' scale (the
+    median ratio over the frames, so depth in any unit works) and its offset is ignored. A depth
+    column that does not vary (2-D points padded with zeros) is ignored.
     Returns s (T,), O (T, 2, 3) orthonormal rows (the first two rows of a rotation), t (T, 2).
     """
     wn = (w / w.sum())[None, :, None]  # (1, N, 1)
-    mx, mq = (shape * wn).sum(1), (q * wn).sum(1)  # (T, 3), (T, 2)
+    mx, mq = (shape * wn).sum(1), (q * wn).sum(1)  # (T, 3), (T, 2|3)
     xc, qc = shape - mx[:, None], q - mq[:, None]
     cov_xx = np.matmul((xc * wn).transpose(0, 2, 1), xc)  # (T, 3, 3)
-    cov_qx = np.matmul((qc * wn).transpose(0, 2, 1), xc)  # (T, 2, 3)
-    M = np.linalg.solve(cov_xx, cov_qx.transpose(0, 2, 1)).transpose(0, 2, 1)  # (T, 2, 3) affine
-    U, _, Vh = np.linalg.svd(M, full_matrices=False)  # (T, 2, 2), (T, 2), (T, 2, 3)
-    O = np.matmul(U, Vh)  # nearest orthonormal rows
+    cov_qx = np.matmul((qc * wn).transpose(0, 2, 1), xc)  # (T, 2|3, 3)
+    M = np.linalg.solve(cov_xx, cov_qx.transpose(0, 2, 1)).transpose(0, 2, 1)  # (T, 2|3, 3) affine rows
+    U, S, Vh = np.linalg.svd(M[:, :2], full_matrices=False)  # (T, 2, 2), (T, 2), (T, 2, 3)
+    O = np.matmul(U, Vh)  # nearest orthonormal rows to x, y alone
+    depth = M[:, 2] if M.shape[1] == 3 else None  # (T, 3)
+    if depth is not None and depth_weight > 0 and np.ptp(q[..., 2]) > 1e-6 * np.ptp(q[..., :2]):
+        norms = np.linalg.norm(depth, axis=1)  # (T,)
+        depth_scale = float(np.median(norms / S.mean(axis=1)))  # observed depth units per x, y unit
+        rows = np.concatenate([M[:, :2], (depth_weight ** 2 / depth_scale) * depth[:, None]], axis=1)  # (T, 3, 3)
+        u, _, vh = np.linalg.svd(rows)
+        flip = np.sign(np.linalg.det(np.matmul(u, vh)))  # (T,) keep a proper rotation
+        u[:, :, 2] *= flip[:, None]
+        O = np.matmul(u, vh)[:, :2]
     proj = np.matmul(xc, O.transpose(0, 2, 1))  # (T, N, 2)
+    qc, mq = qc[..., :2], mq[:, :2]
     s = (proj * qc * wn).sum((1, 2)) / (proj * proj * wn).sum((1, 2))
     t = mq - s[:, None] * np.matmul(O, mx[:, :, None])[..., 0]
     return s, O, t
@@ -405,7 +433,7 @@ def _check_landmarks(landmarks) -> np.ndarray:
                                   f"(MediaPipe with refine_landmarks=True), got {np.shape(landmarks)}")
     if not np.isfinite(array).all():
         raise InvalidControlError("landmarks contain NaN/inf; drop frames where no face was found")
-    return array[..., :2]
+    return array
 
 
 def _check_similarity(to_image) -> np.ndarray:
