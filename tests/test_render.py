@@ -3,6 +3,9 @@ torch / OpenCV / ONNX agreement and the rig round trip (render -> MediaPipe -> f
 
 from __future__ import annotations
 
+import dataclasses
+import math
+
 import cv2
 import numpy as np
 import pytest
@@ -338,42 +341,41 @@ def test_round_trip_recovers_swept_channel(renderer, avatar, refit, sweep):
     assert r >= 0.9, f"{sweep}: Pearson r {r:.2f} (fitted {np.round(got, 2)}, from driven landmarks {np.round(driven, 2)})"
 
 
-# Measured on the astronaut (same_face fits of [rest, turned]): the rig's target landmarks fit back to
-# +-15.00 deg and the warp puts the texture within 1 px of every interior target. MediaPipe reads the
-# frames as pitch -15 / +15 -> -12.9 / +12.2 and yaw -15 / +15 -> -14.2 / +10.8 with its depth in the
-# pose fit (x, y alone: pitch -8.8 / +8.4, yaw -15.8 / +12.3: its x, y follow a warped nod by ~0.6).
-# On four portraits (this one and three fixtures) the mean |error| of the four cases is 2.5 deg with
-# depth, 3.3 without; the worst case is 4.5 deg with depth (6.6 without).
-YAW_SHORTFALL = ("a 2-D warp of a frontal photo turned by +15 deg reads as +10.8 deg to MediaPipe on the astronaut "
-                 "(+12.3 from x, y alone; -15 reads -14.2): its depth output sees less of the turn than its x, y")
-
-
+# Measured on the astronaut (same_face fits of [rest, turned], MediaPipe's depth in the pose fit), with
+# the renderer's camera 8 IOD away: pitch -15 / +15 reads -12.9 / +12.7 and yaw -16.9 / +13.1. The
+# rig's own (perspective) landmarks read pitch -15.3 / +14.7 and yaw -16.9 / +16.8 through the
+# weak-perspective fit, so MediaPipe reads 84-86 % of the drawn nod and 78-100 % of the drawn turn:
+# part of the yaw margin is the fit reading a perspective turn ~13 % large, as it would a real photo.
+# Orthographic (camera_distance=inf) the same frames read pitch -12.9 / +12.2, yaw -14.2 / +10.8.
 @pytest.mark.slow
-@pytest.mark.parametrize("name,degrees", [
-    ("yaw", -15.0),
-    pytest.param("yaw", 15.0, marks=pytest.mark.xfail(reason=YAW_SHORTFALL, strict=False)),
-    ("pitch", -15.0), ("pitch", 15.0),
-])
+@pytest.mark.parametrize("name,degrees", [("yaw", -15.0), ("yaw", 15.0), ("pitch", -15.0), ("pitch", 15.0)])
 def test_round_trip_recovers_head_pose(renderer, avatar, refit, name, degrees):
     from talkinghead.motion.fit import fit
 
     motion = np.concatenate([avatar.rest_motion.values, motion_with(avatar, **{name: degrees})])
     column = CHANNEL_INDEX[name]
-    driven = np.diff(fit(avatar.motion_landmarks(motion), same_face=True).pose[:, column])[0]
+    orthographic = dataclasses.replace(avatar, camera_distance=math.inf)
+    driven = np.diff(fit(orthographic.motion_landmarks(motion), same_face=True).pose[:, column])[0]
     assert abs(driven - degrees) < 0.1, f"{name} {degrees:+.0f}: the rig's own landmarks fit to {driven:.2f} deg"
     change = np.diff(refit(renderer.render(avatar, motion)).pose[:, column])[0]
     assert abs(change - degrees) <= 3.0, f"{name} {degrees:+.0f} deg renders as {change:.1f} deg to MediaPipe"
 
 
-@pytest.mark.slow
-def test_round_trip_pose_errors_stay_small_together(renderer, avatar, refit):
-    """Regression guard over the four turns at once (mean 2.5, worst 4.2 deg when written)."""
-    errors = []
-    for name, degrees in (("yaw", -15.0), ("yaw", 15.0), ("pitch", -15.0), ("pitch", 15.0)):
-        motion = np.concatenate([avatar.rest_motion.values, motion_with(avatar, **{name: degrees})])
-        change = np.diff(refit(renderer.render(avatar, motion)).pose[:, CHANNEL_INDEX[name]])[0]
-        errors.append(abs(change - degrees))
-    assert np.mean(errors) <= 3.0 and max(errors) <= 5.0, np.round(errors, 1)
+def test_perspective_widens_the_near_side_of_a_turn_and_leaves_roll_alone(avatar):
+    far = dataclasses.replace(avatar, camera_distance=math.inf)
+    rest = avatar.rest_motion.values
+
+    def eye_widths(av, **pose):  # (right eye, left eye) corner-to-corner widths in px
+        lm = av.motion_landmarks(motion_with(av, **pose))[0]
+        return [float(np.linalg.norm(lm[group[0]] - lm[group[8]])) for group in (L.RIGHT_EYE, L.LEFT_EYE)]
+
+    np.testing.assert_array_equal(avatar.motion_landmarks(rest), far.motion_landmarks(rest))
+    np.testing.assert_allclose(avatar.motion_landmarks(motion_with(avatar, roll=12.0)),
+                               far.motion_landmarks(motion_with(avatar, roll=12.0)), atol=1e-3)
+    # yaw +20 turns the nose to the image's left: the subject's left eye (image right) comes nearer.
+    right, left = eye_widths(avatar, yaw=20.0)
+    right_far, left_far = eye_widths(far, yaw=20.0)
+    assert left / right > 1.05 * (left_far / right_far)
 
 
 @pytest.mark.fixtures

@@ -210,10 +210,11 @@ def _reusable(folder: Path, kind: str, source: dict, graphs: tuple[str, ...]) ->
 
 # ----------------------------------------------------------------------------- avatar graphs
 def avatar_digest(avatar: Avatar) -> str:
-    """sha256 of everything an avatar's graphs are built from (crop, landmarks, mask, rig, frame settings)."""
+    """sha256 of everything an avatar's graphs are built from (crop, landmarks, mask, rig, camera, frame settings)."""
     model = _frame_model(avatar)
     reg = avatar.registration
-    digest = hashlib.sha256(f"{FORMAT_VERSION}|{__version__}|{model.config!r}|".encode())
+    settings = f"{FORMAT_VERSION}|{__version__}|{model.config!r}|camera {avatar.camera_distance!r}|"
+    digest = hashlib.sha256(settings.encode())
     for array in (reg.crop, np.asarray(reg.crop_landmarks, np.float64), np.asarray(reg.mask, np.float32),
                   avatar.rig.identity, avatar.rig.basis, np.asarray(avatar.to_image, np.float64),
                   np.asarray(avatar.source_motion.values, np.float64)):

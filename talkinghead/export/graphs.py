@@ -48,7 +48,8 @@ from torch import nn
 from ..audio.features import WindowConfig, encode_mel
 from ..audio.mel import HOP, LOG_FLOOR_EPS, LOG_MEL_FLOOR, N_FFT, mel_filters
 from ..diffusion.dit import MotionDiT
-from ..render.base import Avatar
+from ..motion.pose import project, reproject
+from ..render.base import POSE_COLUMNS, Avatar
 from ..render.frame import WarpFrameModel
 from ..render.liveportrait.keypoints import keypoint_info
 from ..render.liveportrait.warping import WarpingModule
@@ -121,19 +122,25 @@ class DenoiserGraph(nn.Module):
 class AvatarRigGraph(nn.Module):
     """Target landmarks of an avatar: absolute motion (T, 37) -> (T, 478, 2) crop pixels.
 
-    ``rig(motion) + (source - rig(source_motion))``, the offset computed once in float64, which is
+    ``rig(motion) + (source - rig(source_motion))``, the offset computed once in float64, then the
+    camera's perspective change (:func:`~talkinghead.motion.pose.reproject`): which is
     :meth:`Avatar.motion_landmarks` (``source + rig(motion) - rig(source_motion)``) reordered.
     """
 
     def __init__(self, avatar: Avatar):
         super().__init__()
         self.rig = avatar.rig.module(avatar.to_image)
-        rest = avatar.rig.image_landmarks(avatar.source_motion.values.astype(np.float64), avatar.to_image)[0]
+        self.camera_distance = avatar.camera_distance
+        rest, rest_depth = avatar.rest_landmarks()
         offset = avatar.source_landmarks.astype(np.float64) - rest  # (478, 2)
         self.register_buffer("offset", torch.as_tensor(offset, dtype=torch.float32))
+        self.register_buffer("rest_depth", torch.as_tensor(rest_depth, dtype=torch.float32))  # (478,)
 
     def forward(self, motion: torch.Tensor) -> torch.Tensor:
-        return self.rig(motion) + self.offset  # (T, 478, 2)
+        posed = self.rig.posed(motion)  # (T, 478, 3)
+        target = project(posed, self.rig.to_image) + self.offset  # (T, 478, 2)
+        return reproject(target, posed[..., 2], self.rest_depth, motion[:, :POSE_COLUMNS], self.rig.to_image,
+                         self.camera_distance)
 
 
 class RenderGraph(nn.Module):

@@ -16,6 +16,10 @@ Frames
   perspective): ``image = A[:, :2] @ posed[:2] + A[:, 2]`` with ``A`` the avatar's (2, 3)
   canonical->image similarity (``to_image``), typically ``[[s, 0, ox], [0, s, oy]]`` with
   ``s`` pixels per IOD; rotation in ``A`` is allowed but roll normally lives in the pose.
+* **Camera distance** (rendering only, :func:`reproject`): a portrait is a pinhole photo, in
+  which a point appears magnified by ``D / (D + depth behind the head pivot)`` for a camera ``D``
+  IOD in front of the pivot. Driving a portrait moves points in depth, so their magnification
+  changes: a turned head's near cheek grows and its far cheek shrinks.
 
 Every function takes and returns torch tensors (any float dtype/device) or numpy arrays
 (returned as numpy float64); the torch path uses only matmul/sin/cos/stack so it exports
@@ -29,6 +33,7 @@ import math
 import numpy as np
 import torch
 
+from ..errors import InvalidControlError
 from .channels import FACE_SIZE_PER_IOD
 
 # Rotation centre of the head in the canonical frame: the midpoint of the face-oval side
@@ -36,6 +41,9 @@ from .channels import FACE_SIZE_PER_IOD
 HEAD_PIVOT = (0.0, 0.31, 0.96)
 FACE_SIZE = FACE_SIZE_PER_IOD  # canonical units per unit of tx / ty
 DEG = math.pi / 180.0
+# Nearest camera allowed, IOD in front of the head pivot: the nose tip is ~1.6 IOD in front of it,
+# and a turned head's points must stay well in front of the camera.
+MIN_CAMERA_DISTANCE = 3.0
 
 
 def _to_tensor(x, like: torch.Tensor | None = None) -> torch.Tensor:
@@ -90,6 +98,39 @@ def apply_pose(points, pose):
     shift = torch.cat([pose[:, 3:5] * FACE_SIZE, torch.zeros_like(pose[:, :1])], dim=1)  # (T, 3)
     posed = scale * torch.matmul(p - pivot, rot.transpose(1, 2)) + pivot + shift[:, None, :]
     return _out(posed, numpy)
+
+
+def check_distance(distance) -> float:
+    """Validate a camera distance in IOD (inf = orthographic): well beyond the face's own depth."""
+    value = float(distance)
+    if not value >= MIN_CAMERA_DISTANCE:
+        raise InvalidControlError(f"camera_distance must be at least {MIN_CAMERA_DISTANCE} IOD (the face reaches "
+                                  f"~1.6 IOD in front of its pivot) or inf for no perspective, got {distance}")
+    return value
+
+
+def reproject(pixels, depth, rest_depth, pose, to_image, distance: float):
+    """Move landmarks of the portrait's camera to where that camera sees them after a motion.
+
+    pixels: (T, N, 2) driven landmarks as orthographic differences from the portrait's own
+    (``source + rig(motion) - rig(source_motion)``); depth / rest_depth: (T, N) / (N,) posed
+    canonical depth of each point in the motion and in the portrait; pose: (T, 6). Each point is
+    scaled about the image of the posed head pivot by ``gain(depth) / gain(rest_depth)`` with
+    ``gain(z) = distance / (distance + z - pivot_z)``: the portrait's own magnification is
+    already in its pixels, only its change is applied (unchanged depths, e.g. roll, change nothing).
+    ``distance = inf`` returns ``pixels`` unchanged.
+    """
+    if math.isinf(distance):
+        return pixels
+    numpy = not isinstance(pixels, torch.Tensor)
+    p = _to_tensor(pixels)
+    z, z0 = _to_tensor(depth, like=p), _to_tensor(rest_depth, like=p)
+    pose = _to_tensor(pose, like=p)
+    a = _to_tensor(to_image, like=p)
+    pivot = p.new_tensor(HEAD_PIVOT)  # (3,)
+    centre = torch.matmul(pivot[:2] + pose[:, 3:5] * FACE_SIZE, a[:, :2].T) + a[:, 2]  # (T, 2) pixels
+    gain = (distance + z0 - pivot[2]) / (distance + z - pivot[2])  # (T, N)
+    return _out(centre[:, None, :] + (p - centre[:, None, :]) * gain[..., None], numpy)
 
 
 def project(points, to_image):

@@ -128,9 +128,12 @@ class RigModule(torch.nn.Module):
         flat = self.identity + torch.matmul(motion[:, RIG_SLICE], self.basis)  # (T, 478 * 3)
         return flat.reshape(-1, NUM_POINTS, 3)
 
+    def posed(self, motion: torch.Tensor) -> torch.Tensor:
+        """(T, 37) -> (T, 478, 3) posed canonical landmarks."""
+        return apply_pose(self.shapes(motion), motion[:, :RIG_SLICE.start])
+
     def forward(self, motion: torch.Tensor) -> torch.Tensor:
-        posed = apply_pose(self.shapes(motion), motion[:, :RIG_SLICE.start])  # (T, 478, 3)
-        return project(posed, self.to_image)  # (T, 478, 2)
+        return project(self.posed(motion), self.to_image)  # (T, 478, 2)
 
 
 # ======================================================================= validation

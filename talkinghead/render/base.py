@@ -17,9 +17,10 @@ so fit residuals never move the face and the rest motion reproduces the source l
 from __future__ import annotations
 
 import abc
+import math
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -28,11 +29,13 @@ from ..face import FaceConfig, FaceRegistration, register_face
 from ..face import landmarks as L
 from ..motion.channels import CHANNEL_INDEX
 from ..motion.motion import Motion
-from ..motion.rig import Rig, motion_array
+from ..motion.pose import check_distance, project, reproject
+from ..motion.rig import RIG_SLICE, Rig, motion_array
 
 Portrait = str | os.PathLike | np.ndarray | FaceRegistration
 ADDITIVE_POSE = tuple(CHANNEL_INDEX[n] for n in ("yaw", "pitch", "roll", "tx", "ty"))
 SCALE_COLUMN = CHANNEL_INDEX["scale"]
+POSE_COLUMNS = RIG_SLICE.start  # yaw, pitch, roll, tx, ty, scale
 
 
 @dataclass(frozen=True)
@@ -43,12 +46,18 @@ class Avatar:
     rig: the portrait's own rig (neutral identity + its channel fields, canonical frame).
     to_image: (2, 3) canonical -> crop-pixel similarity the poses refer to.
     source_motion: (1, 37) the portrait's fitted motion (absolute pose against ``to_image``).
+    camera_distance: the camera the driven landmarks are seen from, IOD from the head pivot
+        (:func:`~talkinghead.motion.pose.perspective`); inf = orthographic.
     """
 
     registration: FaceRegistration
     rig: Rig
     to_image: np.ndarray
     source_motion: Motion
+    camera_distance: float = field(default=math.inf, kw_only=True)
+
+    def __post_init__(self) -> None:
+        check_distance(self.camera_distance)
 
     @property
     def crop_size(self) -> int:
@@ -79,9 +88,18 @@ class Avatar:
     def motion_landmarks(self, motion, relative_pose: bool = True) -> np.ndarray:
         """Target landmarks (T, 478, 2) float32 in crop pixels for a (T, 37) motion."""
         values = self.absolute_motion(motion, relative_pose)
-        driven = self.rig.image_landmarks(values, self.to_image)  # (T, 478, 2)
-        rest = self.rig.image_landmarks(self.source_motion.values.astype(np.float64), self.to_image)  # (1, 478, 2)
-        return (self.source_landmarks[None] + (driven - rest)).astype(np.float32)
+        posed = self.rig.landmarks(values)  # (T, 478, 3)
+        rest, rest_depth = self.rest_landmarks()
+        target = self.source_landmarks[None] + (project(posed, self.to_image) - rest)  # (T, 478, 2)
+        target = reproject(target, posed[..., 2], rest_depth, values[:, :POSE_COLUMNS], self.to_image,
+                           self.camera_distance)
+        return target.astype(np.float32)
+
+    def rest_landmarks(self) -> tuple[np.ndarray, np.ndarray]:
+        """The rig at the portrait's own motion, which driven landmarks are relative to: (478, 2)
+        crop pixels (orthographic) and (478,) posed canonical depth."""
+        posed = self.rig.landmarks(self.source_motion.values.astype(np.float64))[0]  # (478, 3)
+        return project(posed[None], self.to_image)[0], posed[:, 2]
 
 
 def fit_avatar_rig(registration: FaceRegistration) -> tuple[Rig, np.ndarray, Motion]:

@@ -25,10 +25,12 @@ import torch
 
 from ..errors import TalkingHeadError
 from ..face import FaceConfig
+from ..motion.pose import check_distance
 from .base import Avatar, Portrait, Renderer, as_registration, check_landmarks, fit_avatar_rig
 from .frame import FrameConfig, WarpFrameModel
 
 BACKENDS = ("auto", "opencv", "torch")
+DEFAULT_CAMERA_DISTANCE = 8.0  # IOD from the head pivot (see WarpRendererConfig.camera_distance)
 
 
 def renderer_face_config() -> FaceConfig:
@@ -47,8 +49,13 @@ class WarpRendererConfig:
     frame: FrameConfig = field(default_factory=FrameConfig)
     backend: str = "auto"
     batch_size: int = 16
+    # Where the portrait's camera is, IOD in front of the head: turns are drawn in perspective, so a
+    # turned head's near side grows. 8 IOD ~ 50 cm (at 6.3 cm per IOD): a webcam or a phone at arm's
+    # length. math.inf draws them orthographically.
+    camera_distance: float = DEFAULT_CAMERA_DISTANCE
 
     def __post_init__(self) -> None:
+        check_distance(self.camera_distance)
         if self.backend not in BACKENDS:
             raise TalkingHeadError(f"unknown warp renderer backend {self.backend!r}; use one of {BACKENDS}")
         if self.batch_size < 1:
@@ -80,8 +87,8 @@ class WarpRenderer(Renderer):
         rig, to_image, source_motion = fit_avatar_rig(registration)
         model = WarpFrameModel(registration.crop, registration.crop_landmarks, registration.mask, self.config.frame)
         model = model.to(self.device if self.backend == "torch" else "cpu").eval()
-        return WarpAvatar(registration=registration, rig=rig, to_image=to_image,
-                          source_motion=source_motion, model=model)
+        return WarpAvatar(registration=registration, rig=rig, to_image=to_image, source_motion=source_motion,
+                          model=model, camera_distance=self.config.camera_distance)
 
     def render_crops(self, avatar: WarpAvatar, landmarks) -> np.ndarray:
         """Head crops (T, S, S, 3) uint8 for target landmarks (T, 478, 2|3) in crop pixels."""
