@@ -174,6 +174,18 @@ def test_closed_mouth_portrait_opens_dark(renderer):
     assert np.median(luma(crop)[opened]) < 0.45 * skin
 
 
+@pytest.mark.parametrize("name,degrees", [("pitch", -15.0), ("pitch", 15.0), ("yaw", -15.0), ("yaw", 15.0)])
+def test_a_smile_keeps_its_teeth_when_the_head_turns(renderer, avatar, name, degrees):
+    """The astronaut smiles with her teeth showing; nodding or turning must not black them out.
+    Measured share of dark (luma < 0.3) pixels in the opening: 0.03 at rest; chin up (pitch -15)
+    0.38 with the upper teeth on the nose base, 0.96 when they followed the eye-level skull points."""
+    motion = motion_with(avatar, **{name: degrees})
+    crop = renderer.render(avatar, motion, paste=False)[0]
+    opening = polygon_mask(avatar.motion_landmarks(motion)[0][list(L.LIPS_INNER)], avatar.crop_size, -2.0)
+    assert opening.sum() > 100
+    assert np.mean(luma(crop)[opening] < 0.3 * 255) < 0.5
+
+
 def test_lips_pushed_through_each_other_draw_no_mouth(renderer, avatar):
     target = avatar.source_landmarks.copy()
     # Lower inner lip 0.1 IOD above the upper one: physically impossible, must just close.

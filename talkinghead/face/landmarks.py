@@ -84,6 +84,9 @@ NOSE_TIP = 4  # most anterior vertex of the canonical face model
 NOSE_BRIDGE = (168, 6, 197, 195, 5, 4)  # from between the eyes down to the tip
 NOSE_COLUMELLA = (4, 1, 19, 94, 2)  # tip down to the subnasal point
 SUBNASALE = 2
+# The nose base: subnasal point, nostril sills (97/326), nostril-wing bottoms (98/327), alar bases
+# (64/294, 129/358); all ~0.2-0.4 IOD in front of the eyes, where the upper teeth are.
+NOSE_BASE = (2, 97, 326, 98, 327, 64, 294, 129, 358)
 
 # --- handy groups ---------------------------------------------------------------------
 EYE_CORNERS = (RIGHT_EYE_OUTER, RIGHT_EYE_INNER, LEFT_EYE_INNER, LEFT_EYE_OUTER)

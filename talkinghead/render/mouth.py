@@ -4,10 +4,10 @@ Inside the *target* inner-lip polygon (soft inner edge) the layer shows, back to
 
 * a dark cavity, lighter (mucosa) near the lips and darkest deep inside;
 * a tongue, an ellipse that moves with the jaw;
-* the lower teeth, attached to the jaw: the skull motion plus the jaw's own motion, estimated
-  from the lower lip and chin;
-* the upper teeth, attached to the skull, so they stay put while the jaw drops and show when the
-  upper lip rises;
+* the lower teeth, attached to the jaw: the upper jaw's motion plus the jaw's own motion,
+  estimated from the lower lip and chin;
+* the upper teeth, attached to the upper jaw (the skull as seen at the nose base, which lies at
+  the teeth's depth), so they stay put while the jaw drops and show when the upper lip rises;
 * where the *source* mouth is open, its real interior instead of the drawn one: the upper half
   follows the skull, the lower half the jaw (so a smiling portrait keeps its own teeth);
 * a soft shadow the lips cast just inside their edge.
@@ -30,6 +30,7 @@ from torch import nn
 
 from ..face import landmarks as L
 from .geometry import apply_affines, polygon_sdf_grid, sample_at
+from .skull import UPPER_JAW_POINTS, SkullMotion
 
 # Tooth boundaries along the dental arch, as fractions of its visible half-width, centre outwards:
 # between the central incisors, then after the central incisor, lateral incisor and canine
@@ -106,7 +107,8 @@ def observed_cavity(crop: np.ndarray, opening: np.ndarray) -> np.ndarray | None:
 
 class MouthInterior(nn.Module):
     """Per-avatar mouth layer. ``forward(target, skull, skull_inv, pixels, texture)``: target
-    landmarks (B, 478, 2), (B, 2, 3) skull similarities and inverses, window pixels (B, h, w, 2)
+    landmarks (B, 478, 2), (B, 2, 3) skull similarities and inverses (the layers' shared signature;
+    the mouth uses its own upper-jaw motion instead), window pixels (B, h, w, 2)
     and the source texture (1, 4, S, S) = RGB in 0..1 + the source opening mask ->
     ``(rgb (B, 3, h, w), alpha (B, 1, h, w))``. Built from the source crop, landmarks and its
     (S, S) bool opening mask."""
@@ -144,6 +146,7 @@ class MouthInterior(nn.Module):
         self.register_buffer("upper_profile", self._teeth_profile(UPPER_TOOTH_EDGES))
         self.register_buffer("lower_profile", self._teeth_profile(LOWER_TOOTH_EDGES))
         self.register_buffer("inner_lip", torch.as_tensor(L.LIPS_INNER, dtype=torch.int64))
+        self.upper_jaw = SkullMotion(src, UPPER_JAW_POINTS)
 
     def _frame(self, q: torch.Tensor, edge_point: torch.Tensor, arch: float) -> tuple[torch.Tensor, torch.Tensor]:
         """Source mouth-frame coordinates of source points ``q`` (B, h, w, 2): ``u`` along the
@@ -206,15 +209,17 @@ class MouthInterior(nn.Module):
                 pixels: torch.Tensor, texture: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         s = self.style
         batch, h, w, _ = pixels.shape
+        # The upper teeth ride on the nose base, not on the eye-level skull points (see skull.py).
+        upper, upper_inv = self.upper_jaw(target)  # (B, 2, 3) each
         polygon = target[:, self.inner_lip, :2]  # (B, 20, 2)
         sdf = polygon_sdf_grid(pixels, polygon) / self.iod  # (B, h, w)
         alpha = torch.clamp(-sdf / s.edge_soft, 0.0, 1.0).unsqueeze(1)  # (B, 1, h, w)
 
-        rest = apply_affines(skull, self.jaw_source.expand(batch, 2, 2))  # (B, 2, 2) lip, chin at rest
+        rest = apply_affines(upper, self.jaw_source.expand(batch, 2, 2))  # (B, 2, 2) lip, chin at rest
         moved = target[:, self.jaw_index, :2] - rest  # (B, 2, 2)
         jaw_shift = (s.lip_follow * moved[:, :1] + s.chin_follow * moved[:, 1:])  # (B, 1, 2)
-        q_up = apply_affines(skull_inv, pixels)  # (B, h, w, 2) source px
-        q_lo = apply_affines(skull_inv, pixels - jaw_shift.unsqueeze(1))
+        q_up = apply_affines(upper_inv, pixels)  # (B, h, w, 2) source px
+        q_lo = apply_affines(upper_inv, pixels - jaw_shift.unsqueeze(1))
         rgb = self._drawn(sdf, q_up, q_lo)
 
         # The source's own interior where it has one: the pixels above the source's lip middle
