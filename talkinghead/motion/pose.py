@@ -110,7 +110,7 @@ def check_distance(distance) -> float:
 
 
 def reproject(pixels, depth, rest_depth, pose, to_image, distance: float):
-    """Move landmarks of the portrait's camera to where that camera sees them after a motion.
+    """Where the portrait's camera sees driven landmarks: the change of perspective a motion brings.
 
     pixels: (T, N, 2) driven landmarks as orthographic differences from the portrait's own
     (``source + rig(motion) - rig(source_motion)``); depth / rest_depth: (T, N) / (N,) posed

@@ -47,7 +47,7 @@ class Avatar:
     to_image: (2, 3) canonical -> crop-pixel similarity the poses refer to.
     source_motion: (1, 37) the portrait's fitted motion (absolute pose against ``to_image``).
     camera_distance: the camera the driven landmarks are seen from, IOD from the head pivot
-        (:func:`~talkinghead.motion.pose.perspective`); inf = orthographic.
+        (:func:`~talkinghead.motion.pose.reproject`); inf = orthographic.
     """
 
     registration: FaceRegistration
