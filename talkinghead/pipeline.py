@@ -55,6 +55,7 @@ class PipelineConfig:
     motion_model: str = DEFAULT_MODEL  # registry name, .safetensors path or hub id
     renderer: str = "warp"  # "warp" (analytic, no weights) or "liveportrait" (neural; GPU path)
     renderer_weights: str | None = None  # liveportrait: weights folder or hub id (None: the talkinghead cache)
+    renderer_config: object | None = None  # the renderer's config dataclass (e.g. WarpRendererConfig); None: defaults
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
     render_batch: int = 8  # frames rendered per batch (bounded memory on long audio)
     limits: Limits = field(default_factory=Limits.from_env)
@@ -123,7 +124,8 @@ class TalkingHead:
         self.backend = backend
         self.progress = progress
         # The renderer first: a missing renderer or its weights fails before the big loads.
-        self.renderer = _make_renderer(self.config.renderer, self.device, self.config.renderer_weights)
+        self.renderer = _make_renderer(self.config.renderer, self.device, self.config.renderer_weights,
+                                       self.config.renderer_config)
         self.motion_model, meta = load_motion_model(self.config.motion_model, self.device)
         audio_meta = meta["audio"]
         self.window = WindowConfig(**audio_meta["window"])
@@ -364,10 +366,10 @@ def _driven_motion(motion: Motion, samples, fps: int, controls: Controls, seed: 
     return driven
 
 
-def _make_renderer(name: str, device: torch.device, weights: str | None = None) -> Renderer:
+def _make_renderer(name: str, device: torch.device, weights: str | None = None, config=None) -> Renderer:
     from .render.registry import load_renderer
 
-    return load_renderer(name, weights, device)
+    return load_renderer(name, weights, device, config)
 
 
 def _as_image_source(portrait):

@@ -132,7 +132,7 @@ def test_cli_animate_from_motion_file(tmp_path, astronaut):
     motion.to_csv(tmp_path / "m.csv")
     out = tmp_path / "anim.mp4"
     run = subprocess.run([sys.executable, "-m", "talkinghead", "animate", "--portrait", str(portrait),
-                          "--motion", str(tmp_path / "m.csv"), "-o", str(out)],
+                          "--motion", str(tmp_path / "m.csv"), "--camera-distance", "12", "-o", str(out)],
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     with av.open(str(out)) as c:

@@ -407,3 +407,20 @@ def test_open_mouth_portrait_closes_cleanly(renderer):
     lips = polygon_mask(target[list(L.LIPS_OUTER)], size) & ~polygon_mask(target[list(L.LIPS_INNER)], size, 3.0)
     assert now_lips.sum() > 50
     assert np.percentile(luma(crop)[now_lips], 10) > 0.6 * np.median(luma(crop)[lips])
+
+
+def test_camera_distance_from_the_command_line():
+    from talkinghead.cli.controls import renderer_config_from_args
+    from talkinghead.cli.main import build_parser
+    from talkinghead.render.registry import load_renderer
+
+    parser = build_parser()
+    base = ["animate", "--portrait", "p.png", "--motion", "m.npz"]
+    assert renderer_config_from_args(parser.parse_args(base)) is None  # the renderer's default (8 IOD)
+    config = renderer_config_from_args(parser.parse_args(base + ["--camera-distance", "inf"]))
+    assert load_renderer("warp", config=config).config.camera_distance == math.inf
+    for flags, message in ((["--camera-distance", "1"], "at least"),
+                           (["--camera-distance", "nan"], "at least"),
+                           (["--camera-distance", "8", "--renderer", "liveportrait"], "warp renderer")):
+        with pytest.raises(InvalidControlError, match=message):
+            renderer_config_from_args(parser.parse_args(base + flags))

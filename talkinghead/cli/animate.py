@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .controls import add_renderer_flags
+from .controls import add_renderer_flags, renderer_config_from_args
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -34,7 +34,7 @@ def run(args) -> int:
 
         raise InvalidControlError(f"--motion must be .npz, .csv or .json, got {args.motion}")
     motion = loaders[suffix](args.motion)
-    renderer = load_renderer(args.renderer, args.renderer_weights, args.device)
+    renderer = load_renderer(args.renderer, args.renderer_weights, args.device, renderer_config_from_args(args))
     avatar = renderer.register(args.portrait)
     audio = None if args.audio is None else load_audio(args.audio)
     fps = int(round(motion.fps))

@@ -46,3 +46,19 @@ def add_renderer_flags(p: argparse.ArgumentParser) -> None:
                    help="warp (default, no weights) or liveportrait (neural, needs the official weights; GPU)")
     p.add_argument("--renderer-weights", default=None, metavar="PATH",
                    help="liveportrait weights: folder or hub id (default: the talkinghead cache)")
+    p.add_argument("--camera-distance", type=float, default=None, metavar="IOD",
+                   help="warp renderer: how far the portrait's camera was, in eye distances (default 8, about "
+                        "50 cm); head turns are drawn in its perspective. 'inf' draws them orthographically")
+
+
+def renderer_config_from_args(args):
+    """The renderer config the flags ask for, or None for the renderer's defaults."""
+    if args.camera_distance is None:
+        return None
+    from ..errors import InvalidControlError
+    from ..render.warp_renderer import WarpRendererConfig
+
+    if args.renderer != "warp":
+        raise InvalidControlError("--camera-distance is a setting of the warp renderer; drop it with "
+                                  f"--renderer {args.renderer}")
+    return WarpRendererConfig(camera_distance=args.camera_distance)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .controls import add_control_flags, add_renderer_flags, controls_from_args
+from .controls import add_control_flags, add_renderer_flags, controls_from_args, renderer_config_from_args
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -39,6 +39,7 @@ def run(args) -> int:
     if args.model:
         config.motion_model = args.model
     config.renderer, config.renderer_weights = args.renderer, args.renderer_weights
+    config.renderer_config = renderer_config_from_args(args)
     # flags, output paths and inputs first: a mistake is reported in a second, before the models load
     controls = controls_from_args(args)
     pipeline.check_options(**controls)

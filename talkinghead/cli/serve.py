@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .controls import add_renderer_flags
+from .controls import add_renderer_flags, renderer_config_from_args
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -38,6 +38,7 @@ def run(args) -> int:
     if args.model:
         config.motion_model = args.model
     config.renderer, config.renderer_weights = args.renderer, args.renderer_weights
+    config.renderer_config = renderer_config_from_args(args)
     pipeline = TalkingHead(config, device=args.device)
     serve(pipeline, host, port,
           ServerConfig(max_peers=args.max_peers, window=args.window or DEFAULT_WINDOW, max_side=args.max_side))

@@ -7,7 +7,7 @@ import json
 import threading
 import time
 
-from .controls import add_control_flags, add_renderer_flags, controls_from_args
+from .controls import add_control_flags, add_renderer_flags, controls_from_args, renderer_config_from_args
 
 DEFAULT_CHUNK_MS = 20  # what a live source delivers per packet
 
@@ -93,6 +93,7 @@ def _pipeline(args):
     if args.model:
         config.motion_model = args.model
     config.renderer, config.renderer_weights = args.renderer, args.renderer_weights
+    config.renderer_config = renderer_config_from_args(args)
     return TalkingHead(config, device=args.device)
 
 
