@@ -131,7 +131,7 @@ class AvatarRigGraph(nn.Module):
         super().__init__()
         self.rig = avatar.rig.module(avatar.to_image)
         self.camera_distance = avatar.camera_distance
-        rest, rest_depth = avatar.rest_landmarks()
+        rest, rest_depth = avatar.rest_landmarks
         offset = avatar.source_landmarks.astype(np.float64) - rest  # (478, 2)
         self.register_buffer("offset", torch.as_tensor(offset, dtype=torch.float32))
         self.register_buffer("rest_depth", torch.as_tensor(rest_depth, dtype=torch.float32))  # (478,)

@@ -17,6 +17,7 @@ so fit residuals never move the face and the rest motion reproduces the source l
 from __future__ import annotations
 
 import abc
+import functools
 import math
 import os
 from collections.abc import Iterator
@@ -89,17 +90,19 @@ class Avatar:
         """Target landmarks (T, 478, 2) float32 in crop pixels for a (T, 37) motion."""
         values = self.absolute_motion(motion, relative_pose)
         posed = self.rig.landmarks(values)  # (T, 478, 3)
-        rest, rest_depth = self.rest_landmarks()
+        rest, rest_depth = self.rest_landmarks
         target = self.source_landmarks[None] + (project(posed, self.to_image) - rest)  # (T, 478, 2)
         target = reproject(target, posed[..., 2], rest_depth, values[:, :POSE_COLUMNS], self.to_image,
                            self.camera_distance)
         return target.astype(np.float32)
 
+    @functools.cached_property
     def rest_landmarks(self) -> tuple[np.ndarray, np.ndarray]:
         """The rig at the portrait's own motion, which driven landmarks are relative to: (478, 2)
-        crop pixels (orthographic) and (478,) posed canonical depth."""
+        crop pixels (orthographic) and (478,) posed canonical depth; computed once per avatar (shared: do not
+        modify)."""
         posed = self.rig.landmarks(self.source_motion.values.astype(np.float64))[0]  # (478, 3)
-        return project(posed[None], self.to_image)[0], posed[:, 2]
+        return project(posed[None], self.to_image)[0], posed[:, 2].copy()
 
 
 def fit_avatar_rig(registration: FaceRegistration) -> tuple[Rig, np.ndarray, Motion]:
